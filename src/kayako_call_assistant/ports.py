@@ -1,0 +1,208 @@
+"""The small interfaces the core talks to. Adapters implement them; ``wiring`` picks them from settings.
+
+The core (calls/, dialogue/, knowledge/, tickets/) imports only this module and ``domain`` for the outside
+world, never an adapter package.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from .domain import (
+    CallRecord,
+    CaseDraft,
+    CaseInfo,
+    CaseSummary,
+    ContactDetails,
+    DialogueContext,
+    HelpArticle,
+    Passage,
+    Person,
+    Transcript,
+    Turn,
+    Understanding,
+    Usage,
+)
+
+
+@runtime_checkable
+class HelpDesk(Protocol):
+    """Kayako as the core needs it."""
+
+    async def find_person(self, *, email: str | None = None, phone: str | None = None) -> Person | None: ...
+
+    async def create_person(self, contact: ContactDetails) -> Person:
+        """Create a customer with an email and/or phone identity."""
+        ...
+
+    async def open_cases(self, person_id: int) -> list[CaseInfo]:
+        """The person's cases that are not completed or closed, most recently updated first."""
+        ...
+
+    async def create_case(self, draft: CaseDraft, requester_id: int) -> CaseInfo:
+        """Open a case. Must not create a second case for the same ``draft.idempotency_key``."""
+        ...
+
+    async def get_case(self, case_id: int) -> CaseInfo | None: ...
+
+    async def add_note(self, case_id: int, html: str) -> None: ...
+
+    def help_articles(self) -> AsyncIterator[HelpArticle]:
+        """Every published article, text resolved for the configured locale."""
+        ...
+
+
+class LanguageEngine(Protocol):
+    """Understanding and speaking. Implemented by the local engine and the OpenAI-compatible one."""
+
+    name: str
+
+    async def understand(self, text: str, context: DialogueContext, usage: Usage) -> Understanding: ...
+
+    def answer(
+        self, question: str, passages: Sequence[Passage], context: DialogueContext, usage: Usage
+    ) -> AsyncIterator[str]:
+        """A spoken answer grounded only in ``passages``, yielded sentence by sentence."""
+        ...
+
+    async def summarize(self, transcript: Sequence[Turn], usage: Usage) -> CaseSummary:
+        """A case subject and a short summary of the caller's issue."""
+        ...
+
+
+class Embedder(Protocol):
+    """Text embeddings for optional semantic ranking."""
+
+    name: str
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
+
+
+class SpeechToText(Protocol):
+    name: str
+
+    async def transcribe(self, pcm16: bytes, sample_rate: int, usage: Usage) -> Transcript:
+        """Transcribe one finished utterance of mono 16-bit little-endian PCM."""
+        ...
+
+
+class TextToSpeech(Protocol):
+    name: str
+    sample_rate: int
+
+    def synthesize(self, text: str, usage: Usage) -> AsyncIterator[bytes]:
+        """Mono 16-bit little-endian PCM at ``sample_rate``, in chunks as soon as they are ready."""
+        ...
+
+
+class CallControl(Protocol):
+    """Acting on a live phone call (Twilio REST)."""
+
+    async def transfer(self, external_call_id: str, *, case_id: int | None, announcement: str) -> bool:
+        """Hand the call to a person; False when the transfer could not be made."""
+        ...
+
+    async def hang_up(self, external_call_id: str) -> None: ...
+
+
+# --- Storage ------------------------------------------------------------------------------------------
+
+
+class CallStore(Protocol):
+    async def create_call(self, call: CallRecord) -> None: ...
+
+    async def update_call(self, call: CallRecord) -> None:
+        """Write the call's scalar fields (outcome, times, case, contact, usage, cost)."""
+        ...
+
+    async def add_turn(self, call_id: str, turn: Turn) -> None: ...
+
+    async def get_call(self, call_id: str) -> CallRecord | None: ...
+
+    async def get_call_by_external_id(self, external_id: str) -> CallRecord | None: ...
+
+    async def list_turns(self, call_id: str) -> list[Turn]: ...
+
+    async def calls_for_case(self, case_id: int) -> list[CallRecord]: ...
+
+    async def list_calls(
+        self, *, since: dt.datetime | None = None, until: dt.datetime | None = None, limit: int = 100, offset: int = 0
+    ) -> list[CallRecord]: ...
+
+    async def save_flow_state(self, call_id: str, state: dict[str, Any]) -> None:
+        """Persist a call flow's serialized state, so any worker can serve the call's next turn (Gather mode)."""
+        ...
+
+    async def load_flow_state(self, call_id: str) -> dict[str, Any] | None: ...
+
+
+@dataclass(slots=True)
+class OutboxEntry:
+    idempotency_key: str
+    call_id: str
+    payload: dict[str, Any]  # CaseDraft.to_json()
+    status: str = "pending"  # pending | delivered | dead
+    attempts: int = 0
+    next_attempt_at: dt.datetime | None = None
+    last_error: str | None = None
+    case_id: int | None = None
+    created_at: dt.datetime | None = None
+
+
+class OutboxStore(Protocol):
+    async def enqueue(self, entry: OutboxEntry) -> OutboxEntry:
+        """Store a pending case; if the key exists already, return the stored entry unchanged."""
+        ...
+
+    async def claim_due(self, now: dt.datetime, limit: int, lease_seconds: float) -> list[OutboxEntry]:
+        """Pending entries due by ``now``, leased to this worker (others skip them until the lease ends)."""
+        ...
+
+    async def mark_delivered(self, idempotency_key: str, case_id: int) -> None: ...
+
+    async def mark_failed(self, idempotency_key: str, error: str, next_attempt_at: dt.datetime | None) -> None:
+        """Record a failed attempt; ``next_attempt_at=None`` gives up (status ``dead``)."""
+        ...
+
+    async def get(self, idempotency_key: str) -> OutboxEntry | None: ...
+
+    async def depth(self) -> int:
+        """How many entries are still pending."""
+        ...
+
+
+@dataclass(slots=True)
+class WebhookDelivery:
+    delivery_id: str
+    source: str
+    payload: dict[str, Any]
+    received_at: dt.datetime
+    processed_at: dt.datetime | None = None
+
+
+class WebhookStore(Protocol):
+    async def record(self, delivery: WebhookDelivery) -> bool:
+        """Store a delivery; False when the same ``delivery_id`` was stored before (a replay)."""
+        ...
+
+    async def mark_processed(self, delivery_id: str) -> None: ...
+
+    async def unprocessed(self, limit: int = 100) -> list[WebhookDelivery]: ...
+
+
+@dataclass(slots=True)
+class AuditEvent:
+    actor: str
+    action: str
+    target: str
+    at: dt.datetime
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+class AuditLog(Protocol):
+    async def write(self, event: AuditEvent) -> None: ...
+
+    async def list(self, *, since: dt.datetime | None = None, limit: int = 100) -> list[AuditEvent]: ...

@@ -1,0 +1,60 @@
+"""Running an ASGI application on a real port inside this process.
+
+Used by ``kca serve`` to start the embedded Kayako mock beside the assistant, and by tests and benchmarks
+that need a real server (the Kayako mock, the fake OpenAI, Twilio and Sentry servers) on a real socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import uvicorn
+
+
+def _config(app: Any, host: str, port: int) -> uvicorn.Config:
+    return uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on", ws="websockets-sansio")
+
+
+def _bound_url(server: uvicorn.Server, host: str) -> str:
+    sock = server.servers[0].sockets[0]
+    return f"http://{host}:{sock.getsockname()[1]}"
+
+
+@contextlib.asynccontextmanager
+async def serve_in_background(app: Any, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
+    """Serve ``app`` as a task of the running event loop; yields its base URL (``port=0``: a free port)."""
+    server = uvicorn.Server(_config(app, host, port))
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+            raise RuntimeError("server stopped before it started")
+        await asyncio.sleep(0.01)
+    try:
+        yield _bound_url(server, host)
+    finally:
+        server.should_exit = True
+        await task
+
+
+@contextlib.contextmanager
+def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """Serve ``app`` from a thread with its own event loop, for synchronous callers (CLI tests)."""
+    server = uvicorn.Server(_config(app, host, port))
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError("server stopped before it started")
+        threading.Event().wait(0.01)
+    try:
+        yield _bound_url(server, host)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
