@@ -252,3 +252,41 @@ class CaseSummary:
 class Transcript:
     text: str
     confidence: float | None = None
+
+
+# --- What a call flow asks its transport to do --------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Say:
+    """Speak one sentence (or a short run of sentences) to the caller."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """Hand the call to a person; ``case_id`` is passed to the agent."""
+
+    case_id: int | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class EndCall:
+    """Hang up once everything said before has been played."""
+
+    reason: str
+
+
+FlowAction = Say | Transfer | EndCall
+
+
+@dataclass(frozen=True, slots=True)
+class CallStart:
+    """How a transport announces a new call to the call flow."""
+
+    channel: CallChannel
+    external_id: str | None = None
+    from_number: str | None = None
+    to_number: str | None = None

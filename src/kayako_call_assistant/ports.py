@@ -7,20 +7,23 @@ world, never an adapter package.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from .domain import (
     CallRecord,
+    CallStart,
     CaseDraft,
     CaseInfo,
     CaseSummary,
     ContactDetails,
     DialogueContext,
+    FlowAction,
     HelpArticle,
     Passage,
     Person,
+    SearchHit,
     Transcript,
     Turn,
     Understanding,
@@ -73,6 +76,14 @@ class LanguageEngine(Protocol):
         ...
 
 
+class Retriever(Protocol):
+    """The help-center search the call flow asks (implemented by ``knowledge``)."""
+
+    answer_threshold: float  # a hit whose ``relevance`` is below this is not good enough to answer from
+
+    async def search(self, query: str, top: int = 3) -> list[SearchHit]: ...
+
+
 class Embedder(Protocol):
     """Text embeddings for optional semantic ranking."""
 
@@ -106,6 +117,52 @@ class CallControl(Protocol):
         ...
 
     async def hang_up(self, external_call_id: str) -> None: ...
+
+
+class CallHandler(Protocol):
+    """One call's brain as a transport (media stream, Gather, chat) sees it.
+
+    Each method yields what the transport must do, in order; replies stream sentence by sentence.
+    """
+
+    @property
+    def call(self) -> CallRecord: ...
+
+    @property
+    def finished(self) -> bool: ...
+
+    def greet(self) -> AsyncIterator[FlowAction]: ...
+
+    def caller_said(self, text: str) -> AsyncIterator[FlowAction]: ...
+
+    def caller_silent(self) -> AsyncIterator[FlowAction]:
+        """The caller said nothing for the idle timeout."""
+        ...
+
+    def caller_pressed(self, digit: str) -> AsyncIterator[FlowAction]: ...
+
+    async def assistant_cut_off(self, heard_text: str) -> None:
+        """Barge-in: the last assistant turn was heard only up to ``heard_text``."""
+        ...
+
+    async def hung_up(self) -> None:
+        """The call ended on the caller's side (or the transport's): finalize the record, ensure the case."""
+        ...
+
+
+CallHandlerFactory = Callable[[CallStart], Awaitable[CallHandler]]
+
+
+class AdminTokens(Protocol):
+    """Bearer tokens of the admin API, stored hashed."""
+
+    async def create(self, name: str) -> str:
+        """Issue a token for ``name``; the plain token is returned once and never stored."""
+        ...
+
+    async def verify(self, token: str) -> str | None:
+        """The token's name when it is valid, else None."""
+        ...
 
 
 # --- Storage ------------------------------------------------------------------------------------------
@@ -169,6 +226,10 @@ class OutboxStore(Protocol):
 
     async def get(self, idempotency_key: str) -> OutboxEntry | None: ...
 
+    async def requeue(self, idempotency_key: str) -> bool:
+        """Make an entry pending again, due now (an operator's re-send); False when there is no such entry."""
+        ...
+
     async def depth(self) -> int:
         """How many entries are still pending."""
         ...
@@ -181,6 +242,7 @@ class WebhookDelivery:
     payload: dict[str, Any]
     received_at: dt.datetime
     processed_at: dt.datetime | None = None
+    error: str | None = None  # why the last processing attempt failed
 
 
 class WebhookStore(Protocol):
@@ -189,6 +251,10 @@ class WebhookStore(Protocol):
         ...
 
     async def mark_processed(self, delivery_id: str) -> None: ...
+
+    async def mark_failed(self, delivery_id: str, error: str) -> None:
+        """Record why processing failed; the delivery stays unprocessed, to be retried."""
+        ...
 
     async def unprocessed(self, limit: int = 100) -> list[WebhookDelivery]: ...
 

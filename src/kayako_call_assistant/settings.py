@@ -64,12 +64,111 @@ class Settings(BaseSettings):
         SecretStr(""), description="Optional shared secret: Basic-auth password or HMAC-SHA256 key for webhooks."
     )
     kayako_mock_port: int = Field(8100, description="Port of the embedded Kayako mock started by `kca serve`.")
+    kayako_oauth_token_url: str = Field(
+        "", description="OAuth token endpoint; empty: `/oauth/token` on the host of `KCA_KAYAKO_BASE_URL`."
+    )
+    kayako_case_channel: Literal["MAIL", "NOTE"] = Field(
+        "MAIL",
+        description="Channel of a new case's first post: `MAIL` (the requester is emailed) or `NOTE` (internal).",
+    )
 
     # --- Storage and shared state ----------------------------------------------------------------------
     database_url: str = Field(
         "", description="SQLAlchemy async URL; empty: a SQLite file in `data_dir`. PostgreSQL: `postgresql+asyncpg://…`."
     )
     redis_url: str = Field("", description="Redis URL for the shared rate limiter and cache; empty: in-process.")
+    retention_days: int = Field(
+        90,
+        ge=1,
+        description="Days transcripts are kept (turns, flow state, delivered case copies); then purged.",
+    )
+    purge_interval_hours: float = Field(
+        24.0, gt=0, description="Hours between two runs of the retention purge in `kca serve`."
+    )
+    redact_transcripts: bool = Field(
+        False,
+        description="Redact emails, phone and card numbers in stored transcripts (contact columns are kept).",
+    )
+
+    # --- Call flow ----------------------------------------------------------------------------------------
+    max_failed_answers: int = Field(
+        2, description="Answers the caller says did not help before the call is handed to a person."
+    )
+    max_silence_reprompts: int = Field(
+        2, description="Idle timeouts answered with a reprompt; the next ends the call (with a case if any)."
+    )
+    max_contact_attempts: int = Field(
+        3, description="Tries at one contact detail (name, email, phone) before the case is filed without it."
+    )
+    always_human_topics: list[str] = Field(
+        ["billing_dispute", "security_incident", "legal"],
+        description="Topics always handed to a person (JSON list in the environment).",
+    )
+    transfer_enabled: bool = Field(
+        False, description="Agents are on duty: escalated calls are transferred after the case is filed."
+    )
+    case_priority: str = Field("High", description="Priority (by name on the instance) of escalated cases.")
+    case_priority_resolved: str = Field("Low", description="Priority (by name) of cases for resolved calls.")
+    case_type: str = Field("Question", description="Case type (by name on the instance) of cases from calls.")
+    case_for_resolved_calls: bool = Field(
+        False, description="Also file a case (tagged `resolved`) for calls the assistant resolved."
+    )
+    caller_lookup_timeout_seconds: float = Field(
+        2.0, description="How long the greeting waits for Kayako to recognise the caller ID."
+    )
+    case_delivery_budget_seconds: float = Field(
+        3.0, description="How long the caller waits for the case number before the outbox takes over."
+    )
+    outbox_base_delay_seconds: float = Field(5.0, description="First retry delay of an undelivered case.")
+    outbox_max_delay_seconds: float = Field(300.0, description="Longest retry delay of an undelivered case.")
+    outbox_max_attempts: int = Field(
+        50, description="Delivery attempts before a case is marked dead (an operator can requeue it)."
+    )
+    outbox_poll_seconds: float = Field(2.0, description="How often an idle outbox worker looks for due work.")
+
+    # --- Language model ---------------------------------------------------------------------------------
+    llm_engine: Literal["local", "openai"] = Field(
+        "local",
+        description="`openai`: any OpenAI-compatible chat endpoint (the local engine stays as fallback).",
+    )
+    openai_api_key: SecretStr = Field(SecretStr(""), description="API key of the OpenAI-compatible endpoint.")
+    openai_base_url: str = Field(
+        "", description="Base URL of the OpenAI-compatible endpoint; empty: the SDK default."
+    )
+    llm_model: str = Field(
+        "gpt-4o-mini", description="Chat model used for understanding, answers and summaries."
+    )
+    llm_timeout_seconds: float = Field(8.0, description="Timeout of one model request.")
+    llm_max_retries: int = Field(
+        1, description="SDK retries of a failed model request (connection errors, 429, 5xx)."
+    )
+    breaker_failure_threshold: int = Field(
+        3,
+        description="Consecutive model failures that open the circuit breaker (the local engine takes over).",
+    )
+    breaker_reset_seconds: float = Field(
+        30.0, description="Seconds the breaker stays open before one trial request is let through."
+    )
+    embedding_model: str = Field(
+        "text-embedding-3-small", description="Embedding model for semantic ranking."
+    )
+    assistant_tone: str = Field(
+        "friendly and concise", description="Tone the assistant is told to speak in (placed in the prompts)."
+    )
+
+    # --- Operations: logs, metrics, costs, error tracking, HTTP hardening -------------------------------
+    sentry_dsn: SecretStr = Field(SecretStr(""), description="Sentry DSN; empty disables error tracking.")
+    sentry_traces_sample_rate: float = Field(0.0, description="Share of requests traced by Sentry.")
+    price_model_input_per_million_tokens: float = Field(0.15, description="USD per million model input tokens.")
+    price_model_output_per_million_tokens: float = Field(0.60, description="USD per million model output tokens.")
+    price_stt_per_minute: float = Field(0.006, description="USD per minute of audio transcribed.")
+    price_tts_per_million_characters: float = Field(15.0, description="USD per million characters synthesized.")
+    tls_cert: Path | None = Field(None, description="TLS certificate file (PEM) for uvicorn; unset: plain HTTP.")
+    tls_key: Path | None = Field(None, description="TLS private key file (PEM) for uvicorn.")
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1", description="Proxies whose X-Forwarded-* headers are trusted (uvicorn's forwarded_allow_ips)."
+    )
+    max_body_bytes: int = Field(1_048_576, description="Largest request body accepted (HTTP 413 above it).")
 
 
 @lru_cache(maxsize=1)

@@ -5,8 +5,14 @@ from __future__ import annotations
 import typer
 
 from ..settings import Settings
+from .chat import chat_command
+from .db import app as db_app
+from .kayako import app as kayako_app
 
 app = typer.Typer(no_args_is_help=True, help="Kayako call assistant: an AI agent on a help desk's phone line.")
+app.add_typer(db_app, name="db")
+app.add_typer(kayako_app, name="kayako")
+app.command("chat")(chat_command)
 
 
 @app.callback(invoke_without_command=True)

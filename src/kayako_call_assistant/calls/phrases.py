@@ -1,0 +1,76 @@
+"""What the assistant says outside of help-center answers, in one place so a support lead can review it."""
+
+from __future__ import annotations
+
+# Escalation reasons (the ``escalation_reason`` stored on the call and logged) and how each is announced.
+ASKED_FOR_PERSON = "caller_asked_for_person"
+PRESSED_ZERO = "caller_pressed_0"
+ANSWERS_DID_NOT_HELP = "answers_did_not_help"
+NO_RELEVANT_ARTICLE = "no_relevant_article"
+FRUSTRATED = "caller_frustrated"
+ALWAYS_HUMAN_TOPIC = "always_human_topic"  # stored as "always_human_topic:<topic>"
+HELP_CENTER_UNAVAILABLE = "help_center_unavailable"
+CALLER_SILENT = "caller_silent"
+CALLER_HUNG_UP = "caller_hung_up"
+CALLER_SAID_GOODBYE = "caller_said_goodbye"
+
+ESCALATION_INTROS = {
+    ASKED_FOR_PERSON: "Of course, I'll get a member of our team to help you.",
+    PRESSED_ZERO: "Of course, I'll get a member of our team to help you.",
+    ANSWERS_DID_NOT_HELP: "I'm sorry that didn't solve it. I'll pass this to a member of our team.",
+    NO_RELEVANT_ARTICLE: (
+        "I couldn't find an answer to that in our help center, so I'll pass it to a member of our team."
+    ),
+    FRUSTRATED: "I'm sorry about the trouble. Let me get a person to help you.",
+    ALWAYS_HUMAN_TOPIC: "That's something a member of our team needs to handle personally.",
+    HELP_CENTER_UNAVAILABLE: (
+        "I can't reach our help center right now, so I'll pass this to a member of our team."
+    ),
+}
+DETAILS_INTRO = "First, a few details so they can reach you."
+
+HOW_CAN_I_HELP = "How can I help you today?"
+DESCRIBE_ISSUE = "Please tell me in a sentence or two what you need help with."
+ANYTHING_ELSE = "Is there anything else I can help with?"
+DID_THAT_SOLVE_IT = "Did that solve your problem?"
+YES_OR_NO = "Did that solve your problem? Please say yes or no."
+TRY_AGAIN = "I'm sorry that didn't help. Let me try another way."
+STILL_THERE = "Are you still there?"
+
+ASK_NAME = "May I have your name, please?"
+ASK_NAME_AGAIN = "Sorry, I didn't catch your name. Could you say it again?"
+ASK_EMAIL = "What email address should we use? You can say it or spell it letter by letter."
+ASK_EMAIL_AGAIN = "Sorry, I didn't get that. Please say your email address, or spell it letter by letter."
+EMAIL_WRONG = "Sorry about that. Please say your email address again, or spell it letter by letter."
+CONFIRM_YES_NO = "Please say yes or no."
+ASK_PHONE = "What phone number can we reach you on?"
+ASK_PHONE_AGAIN = "Sorry, I didn't get that. Please say the phone number digit by digit."
+NO_PROBLEM = "No problem."
+DETAILS_ALREADY = "I'm arranging that now."
+
+OPENING_CASE = "I'm opening a case for you now."
+CASE_LATER_EMAIL = (
+    "Our system is a little slow right now, so your case will be created shortly and you'll get an email "
+    "with its number."
+)
+CASE_LATER_NO_EMAIL = (
+    "Our system is a little slow right now, so your case will be created shortly and our team "
+    "will contact you."
+)
+TRANSFERRING = "I'm transferring you to a member of our team now. Please hold."
+TEAM_WILL_FOLLOW_UP = "A member of our team will get back to you."
+
+SILENT_WITH_CASE = "I haven't heard from you, so I'll file your request with the details I have."
+SILENT_GOODBYE = "I haven't heard anything, so I'll end the call now. Please call back any time."
+OUT_OF_SCOPE = "I can help with questions about our products and services, and with your support cases."
+ABUSE_WARNING = "I want to help, but I can't continue if the language stays abusive."
+ABUSE_END = "I'm ending this call now."
+YOURE_WELCOME = "You're welcome."
+GO_AHEAD = "Sure, go ahead and tell me what you need help with."
+GLAD_IT_HELPED = "Great, I'm glad that helped."
+ASK_CASE_NUMBER = "Please tell me the case number, for example: case one two three."
+CASE_LOOKUP_FAILED = "I can't look that case up right now."
+
+
+def goodbye(helpdesk_name: str) -> str:
+    return f"Thank you for calling {helpdesk_name}. Goodbye."

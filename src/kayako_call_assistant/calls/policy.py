@@ -1,0 +1,25 @@
+"""What a help desk decides about its calls: names, limits, escalation topics, how cases are filed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_ALWAYS_HUMAN_TOPICS = ("billing_dispute", "security_incident", "legal")
+
+
+@dataclass(frozen=True, slots=True)
+class CallPolicy:
+    helpdesk_name: str
+    max_failed_answers: int = 2  # answers the caller said did not help before a person takes over
+    max_silence_reprompts: int = 2  # idle timeouts answered with a reprompt before the call is closed
+    max_contact_attempts: int = 3  # tries at one contact detail (email, phone, name) before moving on
+    max_abuse_warnings: int = 1  # abusive turns answered with a warning before the call is closed
+    always_human_topics: tuple[str, ...] = DEFAULT_ALWAYS_HUMAN_TOPICS
+    transfer_enabled: bool = False  # agents are on duty: escalated calls are handed to a person
+    case_priority_escalated: str = "High"
+    case_priority_resolved: str = "Low"
+    case_type: str = "Question"
+    case_for_resolved_calls: bool = False
+    caller_lookup_timeout_seconds: float = 2.0  # the greeting waits at most this long for Kayako
+    case_delivery_budget_seconds: float = 3.0  # the caller waits at most this long to hear the case number
+    answer_search_top: int = 5

@@ -1,0 +1,83 @@
+"""Starting and resuming calls: the factory every transport (media stream, Gather, chat) asks for a flow."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+
+import structlog
+
+from ..domain import CallRecord, CallStart, utcnow
+from ..ports import CallStore, HelpDesk, LanguageEngine, OutboxStore, Retriever
+from ..tickets.case_builder import CaseBuilder
+from ..tickets.outbox import OutboxWorker
+from .flow import CallFlow, FlowDeps
+from .policy import CallPolicy
+
+log = structlog.get_logger(__name__)
+
+
+class CallService:
+    def __init__(
+        self,
+        *,
+        helpdesk: HelpDesk,
+        engine: LanguageEngine,
+        retriever: Retriever,
+        calls: CallStore,
+        outbox: OutboxStore,
+        policy: CallPolicy,
+        clock: Callable[[], datetime] = utcnow,
+        delivery: OutboxWorker | None = None,
+    ) -> None:
+        """``delivery`` makes the immediate case delivery share the background worker's retry schedule."""
+        self._calls = calls
+        self._deps = FlowDeps(
+            helpdesk=helpdesk,
+            engine=engine,
+            retriever=retriever,
+            calls=calls,
+            outbox=outbox,
+            delivery=delivery or OutboxWorker(outbox, helpdesk, calls, clock=clock),
+            cases=CaseBuilder(
+                engine,
+                priority_escalated=policy.case_priority_escalated or None,
+                priority_resolved=policy.case_priority_resolved or None,
+                case_type=policy.case_type or None,
+            ),
+            policy=policy,
+            clock=clock,
+        )
+
+    @property
+    def policy(self) -> CallPolicy:
+        return self._deps.policy
+
+    async def start(self, start: CallStart) -> CallFlow:
+        """A new call: its record is written at once, before a word is said."""
+        call = CallRecord(
+            call_id=uuid.uuid4().hex,
+            channel=start.channel,
+            started_at=self._deps.clock(),
+            external_id=start.external_id,
+            from_number=start.from_number,
+            to_number=start.to_number,
+        )
+        await self._calls.create_call(call)
+        flow = CallFlow(call=call, deps=self._deps)
+        await self._calls.save_flow_state(call.call_id, flow.to_state())
+        log.info(
+            "call.started", call_id=call.call_id, channel=str(call.channel), external_id=call.external_id
+        )
+        return flow
+
+    async def resume(self, call_id: str) -> CallFlow | None:
+        """The flow of a call in progress, as the last worker that served it left it (Gather mode)."""
+        call = await self._calls.get_call(call_id)
+        state = await self._calls.load_flow_state(call_id)
+        if call is None or state is None:
+            log.warning("call.resume_unknown", call_id=call_id, has_record=call is not None)
+            return None
+        turns = await self._calls.list_turns(call_id)
+        return CallFlow.from_state(state, call=call, deps=self._deps, turns=turns)

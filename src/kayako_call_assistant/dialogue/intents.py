@@ -1,0 +1,345 @@
+"""Intent, entities, frustration and topic of a caller's utterance, without a language model.
+
+Rules first (they are precise and explain themselves in the logs), then the nearest example phrase by
+``rapidfuzz`` similarity, then the default: a support question. The example phrases and the topic and
+frustration phrases are data files beside this module (``data/``), so they can be extended without code.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import yaml
+from rapidfuzz import fuzz, process
+
+from ..domain import DialogueContext, Entities, Intent, Speaker, Turn, Understanding
+from .entities import parse_case_number, parse_email, parse_name, parse_phone, words_to_digits
+
+_PACKAGE = __name__.rpartition(".")[0]
+_EXAMPLE_MATCH = 88.0  # rapidfuzz token-sort ratio from which an example phrase decides the intent
+_SHORT = 6  # words: small-talk rules only apply to short utterances
+
+_WHO = (
+    r"(?:human(?: being| agent)?s?|person|people|agent|rep|representative|operator|manager|"
+    r"supervisor|someone|"
+    r"somebody|employee|staff|team|department|reception(?:ist)?|front desk|customer (?:service|care|support)|"
+    r"technician|advisor|adviser|specialist|worker|founders?|colleague)"
+)
+_QUALIFIER = (
+    r"(?:(?:a|an|the|some|your|one of your|another|other|a real|an actual)\s+)?"
+    r"(?:(?:real|actual|live|proper|normal|human|non[- ]robotic|other|different|bank|support|"
+    r"customer service|\w+ team)\s+)*"
+)
+_NOT_THE_BOT = (
+    r"(?!you\b|u\b|yourself|(?:a |the |this )?(?:bot|machine|robot|computer)\b|it\b|this\b|that\b|"
+    r"(?:an? )?(?:\w+ ){0,2}(?:accent|voice|tone)\b)"
+)
+
+_HANDOFF_RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (name, re.compile(pattern))
+    for name, pattern in (
+        (
+            "refuses_bot",
+            r"\b(?:don'?t|do not|never|no longer|stop|not) (?:want |wanna |like |feel comfortable |"
+            r"going )?(?:to )?"
+            r"(?:talk|talking|speak|speaking|chat|chatting|deal|dealing|shar\w+|waste)\b.{0,50}"
+            r"\b(?:bots?|machines?|robots?|computers?|automated|virtual agents?|ai|you)\b",
+        ),
+        ("bot_is_useless", r"\btalking to (?:a |the )?(?:bot|machine|robot) is\b"),
+        (
+            "wants_to_talk",
+            rf"\b(?:talk|speak|chat|converse)(?:ing)? (?:directly |again |now )?(?:to|with) {_NOT_THE_BOT}",
+        ),
+        (
+            "transfer_me",
+            rf"\b(?:transfer|put|pass|connect|forward|patch|redirect|send|take|switch|"
+            rf"escalate)\w* (?:me|us|this|my call)\b(?: (?:through|over|across|back))?(?: (?:to|with|"
+            rf"onto|on to))? {_QUALIFIER}{_WHO}",
+        ),
+        (
+            "transfer_me_to",
+            r"\b(?:transfer|put|pass|connect|forward|patch|redirect)\w* (?:me|us) (?:through )?(?:to|"
+            r"with|onto) (?!my\b|our\b)(?:(?:the|your|a|an) )?[a-z]+",
+        ),
+        (
+            "get_me_someone",
+            rf"\b(?:get|give|find|bring|fetch|want|need|like|prefer|demand|request)(?: me|"
+            rf" us)? {_QUALIFIER}{_WHO}\b(?! (?:said|told|stole|used|called|from my))",
+        ),
+        (
+            "real_person",
+            r"\b(?:real|actual|live|proper|normal|human) (?:human|person|people|agent|representative|"
+            r"being)s?\b",
+        ),
+        (
+            "only_who",
+            rf"^(?:(?:a|an|the|your)\s+)?(?:service |support |customer )?{_WHO}(?: please| now| agent)?$",
+        ),
+        (
+            "human_support",
+            r"\bhumans? (?:support|help|agent|handoff|working|operator)\b|\bhand ?off\b|"
+            r"\bhand me (?:over|off)\b",
+        ),
+        (
+            "someone_can_help",
+            r"\b(?:can|could|would|will|may) (?:i get )?(?:someone|somebody|a person|"
+            r"an agent)(?: else)? (?:help|take a look|look|call|assist|check|sort)",
+        ),
+        (
+            "someone_from",
+            r"\b(?:someone|somebody) (?:real|smarter|more (?:intelligent|competent|qualified|senior)|"
+            r"who (?:can|knows|is able))\b|"
+            r"\b(?:someone|somebody|people) (?:from|at|in|on) (?:the |your )?[\w ]{0,20}?"
+            r"(?:team|care|service|support|department|desk|office)\b|"
+            r"(?<!\bto )\b(?:someone|somebody) else\b(?! (?:used|has|have|had|took|stole|made|did|is|was|"
+            r"paid|withdrew|transferred|accessed|logged|charged|changed|opened))",
+        ),
+        (
+            "reach_agent",
+            r"\b(?:reach|contact|call|get hold of|ask) (?:one of )?(?:a|an|the|your)? ?(?:other |"
+            r"real |actual |live )?(?:agent|person|human|representative|operator|manager)s?\b",
+        ),
+        (
+            "is_there_a_person",
+            r"\b(?:is there|are there|do you have|have you got) (?:a |an |any |some )?"
+            r"(?:real |actual |live )?(?:human|person|people|agent|representative|operator)s?\b",
+        ),
+        ("hand_over", rf"\b(?:hand|pass)\w*\b.{{0,25}}?\bover to {_QUALIFIER}{_WHO}"),
+        ("from_an_agent", r"\bfrom (?:an?|the|a real|an actual) (?:agent|human|person|representative)\b"),
+        (
+            "not_leading_anywhere",
+            r"\b(?:not|isn'?t) (?:leading|getting|going) (?:me )?anywhere\b|\b(?:this|"
+            r"the) (?:conversation|chat|call) (?:is not|isn'?t) (?:working|helping)",
+        ),
+    )
+)
+_BOT_CHALLENGE = re.compile(
+    r"^(?:\w+,? )?(?:\w+ )?(?:are you|am i (?:talking|speaking|chatting) (?:to|with)|is this|you are|"
+    r"you're|aren'?t you|"
+    r"what are you|are u|i guess you are|you(?= (?:a |an )?(?:robo|robot|bot|chatbot|"
+    r"ai)\b))\b.{0,20}\b(?:bot|robo|robot|human|real|machine|ai|artificial|person|computer|chatbot)\b"
+)
+_ABUSE = re.compile(
+    r"\b(?:f+u+c+k (?:you|off|this)|f\*+ (?:you|off)|screw you|go to hell|shut up|piss off|"
+    r"(?:you(?:'re| are)?|you) (?:a |an |such an? )?(?:stupid |fucking |useless |dumb )*(?:idiot|"
+    r"moron|bitch|asshole|"
+    r"piece of (?:shit|crap|junk))|i(?:'ll| will) (?:kill|hurt|find) you)\b"
+)
+_AFFIRM = re.compile(
+    r"^(?:yes+|yeah+|yea|yep+|yup+|ya|yah|sure|correct|right|exactly|absolutely|definitely|certainly|"
+    r"of course|"
+    r"please do|go ahead|that'?s (?:right|correct|it|fine|great|perfect)|that is (?:right|correct)|"
+    r"sounds good|"
+    r"ok(?:ay)?|alright|all right|indeed|affirmative|it is|it does|it did|i do|i did|"
+    r"that would be great|perfect|"
+    r"great|that works|it worked|it helped|that helped|yes please)\b"
+)
+_DENY = re.compile(
+    r"^(?:no|nope|nah|not really|not quite|not at all|negative|wrong|incorrect|that'?s (?:wrong|"
+    r"not (?:right|it|correct))|"
+    r"that is (?:wrong|not)|never ?mind|neither|absolutely not|definitely not|i don'?t think so|it didn'?t|"
+    r"it did not|it doesn'?t|it does not|it isn'?t|it'?s not|didn'?t help|that didn'?t|doesn'?t work|"
+    r"still not|"
+    r"decline|not that)\b"
+)
+_GREETING = re.compile(
+    r"^(?:\w+ )?(?:hi+e*|h+e+l+o+|hey+|hiya|howdy|greetings|good (?:morning|afternoon|evening|day)|"
+    r"hola|bonjour|yo|"
+    r"what'?s up|whats up|sup)\b"
+)
+_THANKS = re.compile(
+    r"\b(?:thanks|thank you|thank u|thankyou|thx|thnks|cheers|appreciate it|much appreciated)\b"
+)
+_GOODBYE = re.compile(
+    r"\b(?:by+e+|byr|goodbye|good bye|farewell|take care|later|see you|see ya|that'?s all|"
+    r"that is all|nothing else|that'?s it|hang up|"
+    r"have a (?:good|nice|great) (?:day|one|evening)|t[la]+k to you later|i'?m done|gotta go|got to go)\b"
+)
+_REPEAT = re.compile(
+    r"\b(?:repeat|say (?:that|it|this) again|come again|pardon|(?:didn'?t|did not|"
+    r"couldn'?t) (?:catch|hear|get|understand) "
+    r"(?:that|you|it|what)|what did you (?:just )?say|one more time|again please|sorry what|what was that|"
+    r"once more|say again)\b"
+)
+_DONT_KNOW = re.compile(
+    r"\b(?:i (?:don'?t|do not|dont) know|not sure|no idea|dunno|no clue|(?:can'?t|cannot|don'?t) remember|"
+    r"not certain|i'?m unsure|beats me|i have no idea)\b"
+)
+_CASE_STATUS = re.compile(
+    r"\b(?:status|update|updates|progress|news|happen\w*|going on|doing)\b.{0,30}\b(?:case|ticket|"
+    r"incident|request|"
+    r"complaint|issue i (?:opened|raised|reported))s?\b|\b(?:case|ticket|incident|"
+    r"issue)s?\b.{0,30}\b(?:status|closed|resolved|"
+    r"open|in progress|progress|update|updates|solved|fixed|done|going)\b|\bcheck (?:on )?(?:my|"
+    r"the) (?:case|ticket)|"
+    r"\b(?:case|ticket) (?:number|no|#)"
+)
+_QUESTION_WORDS = re.compile(
+    r"\b(?:how|why|what|where|when|can't|cannot|won't|doesn't|isn't|error|problem|issue|broken|help)\b"
+)
+
+
+@cache
+def _examples() -> tuple[list[str], list[Intent]]:
+    raw = json.loads(
+        resources.files(_PACKAGE).joinpath("data", "intent_examples.json").read_text(encoding="utf-8")
+    )
+    texts: list[str] = []
+    intents: list[Intent] = []
+    for name, phrases in raw.items():
+        for phrase in phrases:
+            texts.append(normalize(phrase))
+            intents.append(Intent(name))
+    return texts, intents
+
+
+@cache
+def _phrase_file(name: str) -> dict[str, tuple[re.Pattern[str], ...]]:
+    raw: dict[str, Any] = yaml.safe_load(
+        resources.files(_PACKAGE).joinpath("data", name).read_text(encoding="utf-8")
+    )
+    return {
+        key: tuple(re.compile(rf"\b(?:{p})\b", re.IGNORECASE) for p in patterns)
+        for key, patterns in raw.items()
+    }
+
+
+def normalize(text: str) -> str:
+    """Lower case, curly quotes straightened, punctuation (other than apostrophes) as spaces."""
+    text = text.lower().replace("’", "'").replace("‘", "'")
+    text = re.sub(r"[^\w'@.+\-#\s]|(?<!\w)[.\-]|[.\-](?!\w)", " ", text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def handoff_reason(text: str) -> str | None:
+    """The name of the hand-off rule ``text`` matches ("wants_to_talk", …), or None."""
+    norm = normalize(text)
+    if _BOT_CHALLENGE.search(norm) and not re.search(
+        r"\b(?:want|need|let me|can i|give|get|transfer|connect)\b", norm
+    ):
+        return None
+    for name, pattern in _HANDOFF_RULES:
+        if pattern.search(norm):
+            return name
+    return None
+
+
+def _signals(text: str, level: str) -> bool:
+    return any(p.search(text) for p in _phrase_file("frustration.yaml").get(level, ()))
+
+
+def is_frustrated(text: str, history: Sequence[Turn] = ()) -> bool:
+    """Strong frustration in this turn, or mild frustration repeated from an earlier caller turn."""
+    if _signals(text, "strong") or _ABUSE.search(normalize(text)):
+        return True
+    shouting = len(re.findall(r"\b[A-Z]{3,}\b", text)) >= 3 and "!" in text
+    if not (_signals(text, "mild") or shouting):
+        return False
+    earlier = [t.text for t in history if t.speaker is Speaker.CALLER and t.text.strip() != text.strip()]
+    return any(_signals(t, "mild") or _signals(t, "strong") for t in earlier)
+
+
+def detect_topic(text: str, topics: Sequence[str]) -> str | None:
+    """The first of ``topics`` (always-human topic names) that ``text`` is about, or None."""
+    known = _phrase_file("topics.yaml")
+    for topic in topics:
+        if any(p.search(text) for p in known.get(topic, ())):
+            return topic
+    return None
+
+
+def extract_entities(text: str, expecting: str | None) -> Entities:
+    """Every detail the shared parsers find; what was just asked for is looked for more eagerly."""
+    entities = Entities()
+    lowered = text.lower()
+    if expecting == "email" or "@" in text or re.search(r"\bat\b.*\b(?:dot|\.)", lowered):
+        entities.email = parse_email(text)
+    if expecting == "phone" or len(re.findall(r"\d", words_to_digits(text))) >= 7:
+        entities.phone = parse_phone(text)
+    if expecting == "case_number" or re.search(r"\b(?:case|ticket|incident|reference)\b", lowered):
+        entities.case_number = parse_case_number(text)
+    entities.name = parse_name(text, bare=expecting == "name" and len(text.split()) <= 4)
+    return entities
+
+
+def _nearest_example(norm: str) -> tuple[Intent, float] | None:
+    texts, intents = _examples()
+    found = process.extractOne(norm, texts, scorer=fuzz.token_sort_ratio, score_cutoff=_EXAMPLE_MATCH)
+    if found is None:
+        return None
+    _, score, index = found
+    return intents[index], float(score)
+
+
+def _small_talk(norm: str) -> Intent | None:
+    words = len(norm.split())
+    if _REPEAT.search(norm) and words <= 8:
+        return Intent.REPEAT
+    if words > _SHORT:
+        return None
+    if _DONT_KNOW.search(norm) and not _QUESTION_WORDS.search(norm):
+        return Intent.DONT_KNOW
+    if _GOODBYE.search(norm):
+        return Intent.GOODBYE
+    thanks = _THANKS.search(norm) and " but " not in f" {norm} "
+    if thanks and not re.match(r"(?:yes|yeah|yep|yup|no|nope|nah)\b", norm):
+        return Intent.THANKS  # "great, thanks" thanks; "yes thanks" and "no thanks" answer a question
+    if _DENY.search(norm):
+        return Intent.DENY
+    if _AFFIRM.search(norm):
+        return Intent.AFFIRM
+    if thanks:
+        return Intent.THANKS
+    if _GREETING.search(norm) and words <= 4:
+        return Intent.GREETING
+    return None
+
+
+def classify(text: str, context: DialogueContext) -> Understanding:
+    """The local engine's understanding of one caller utterance."""
+    norm = normalize(text)
+    entities = extract_entities(text, context.expecting)
+    frustrated = is_frustrated(text, context.history)
+    topic = detect_topic(text, context.always_human_topics)
+
+    def result(intent: Intent, confidence: float) -> Understanding:
+        return Understanding(intent, confidence, entities, frustrated=frustrated, topic=topic, engine="local")
+
+    if not norm:
+        return result(Intent.DONT_KNOW, 0.3)
+    if _ABUSE.search(norm):
+        return result(Intent.ABUSE, 0.9)
+    if handoff_reason(text):
+        return result(Intent.HANDOFF, 0.92)
+    expecting = context.expecting
+    if expecting == "yes_no":
+        if _DENY.search(norm):
+            return result(Intent.DENY, 0.9)
+        if _AFFIRM.search(norm):
+            return result(Intent.AFFIRM, 0.9)
+    asked_for = {
+        "email": entities.email,
+        "phone": entities.phone,
+        "case_number": entities.case_number,
+        "name": entities.name,
+    }
+    if expecting in asked_for and asked_for[expecting] is not None:
+        return result(Intent.INFORM, 0.9)
+    if _CASE_STATUS.search(norm):
+        return result(Intent.CASE_STATUS, 0.85)
+    small = _small_talk(norm)
+    if small is not None:
+        return result(small, 0.85)
+    if _BOT_CHALLENGE.search(norm):
+        return result(Intent.OUT_OF_SCOPE, 0.7)
+    if entities.email or entities.phone:
+        return result(Intent.INFORM, 0.8)
+    nearest = _nearest_example(norm)
+    if nearest is not None:
+        return result(nearest[0], round(nearest[1] / 100 * 0.9, 3))
+    return result(Intent.QUESTION, 0.6 if len(norm.split()) >= 3 else 0.4)

@@ -1,0 +1,1 @@
+"""Fakes of external services as real local servers, for tests, demos and benchmarks."""

@@ -1,0 +1,26 @@
+"""The language engine and embedder the configuration asks for (called from ``wiring``)."""
+
+from __future__ import annotations
+
+from ..ports import LanguageEngine
+from ..settings import Settings
+from .fallback import CircuitBreaker, FallbackLanguageEngine
+from .local import LocalLanguageEngine
+from .openai_embeddings import OpenAIEmbedder
+from .openai_engine import OpenAILanguageEngine
+
+
+def language_engine_from_settings(settings: Settings) -> LanguageEngine:
+    """``llm_engine=local``: the local engine. ``openai``: the model, with the local engine as fallback."""
+    local = LocalLanguageEngine()
+    if settings.llm_engine == "local":
+        return local
+    breaker = CircuitBreaker(settings.breaker_failure_threshold, settings.breaker_reset_seconds)
+    return FallbackLanguageEngine(OpenAILanguageEngine.from_settings(settings), local, breaker)
+
+
+def embedder_from_settings(settings: Settings) -> OpenAIEmbedder | None:
+    """The model's embedder when ``llm_engine=openai``; None otherwise (ranking stays lexical)."""
+    if settings.llm_engine != "openai":
+        return None
+    return OpenAIEmbedder.from_settings(settings)

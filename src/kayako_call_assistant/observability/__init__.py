@@ -1,0 +1,1 @@
+"""Operators' view of the service: structured logs with PII redaction, metrics, error tracking."""

@@ -1,0 +1,202 @@
+"""Calls, their transcript turns and their call-flow state in SQL (``ports.CallStore``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import RowMapping, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ..domain import CallChannel, CallOutcome, CallRecord, ContactDetails, Speaker, Turn, Usage, utcnow
+from .database import dialect_insert
+from .models import calls, turns
+
+Redactor = Callable[[str], str]
+
+
+def _call_values(call: CallRecord) -> dict[str, Any]:
+    """The call's scalar columns (everything but its id, start, flow state)."""
+    return {
+        "external_id": call.external_id,
+        "channel": call.channel.value,
+        "from_number": call.from_number,
+        "to_number": call.to_number,
+        "ended_at": call.ended_at,
+        "duration_seconds": call.duration_seconds,
+        "outcome": call.outcome.value,
+        "escalation_reason": call.escalation_reason,
+        "case_id": call.case_id,
+        "contact_name": call.contact.name,
+        "contact_email": call.contact.email,
+        "contact_phone": call.contact.phone,
+        "model_input_tokens": call.usage.model_input_tokens,
+        "model_output_tokens": call.usage.model_output_tokens,
+        "audio_seconds_transcribed": call.usage.audio_seconds_transcribed,
+        "characters_synthesized": call.usage.characters_synthesized,
+        "kayako_requests": call.usage.kayako_requests,
+        "cost_usd": call.cost_usd,
+    }
+
+
+def _call_from_row(row: RowMapping) -> CallRecord:
+    return CallRecord(
+        call_id=row["call_id"],
+        channel=CallChannel(row["channel"]),
+        started_at=row["started_at"],
+        external_id=row["external_id"],
+        from_number=row["from_number"],
+        to_number=row["to_number"],
+        ended_at=row["ended_at"],
+        outcome=CallOutcome(row["outcome"]),
+        escalation_reason=row["escalation_reason"],
+        case_id=row["case_id"],
+        case_status=row["case_status"],
+        contact=ContactDetails(
+            name=row["contact_name"], email=row["contact_email"], phone=row["contact_phone"]
+        ),
+        usage=Usage(
+            model_input_tokens=row["model_input_tokens"],
+            model_output_tokens=row["model_output_tokens"],
+            audio_seconds_transcribed=row["audio_seconds_transcribed"],
+            characters_synthesized=row["characters_synthesized"],
+            kayako_requests=row["kayako_requests"],
+        ),
+        cost_usd=row["cost_usd"],
+    )
+
+
+def _turn_from_row(row: RowMapping) -> Turn:
+    return Turn(
+        speaker=Speaker(row["speaker"]),
+        text=row["text"],
+        started_at=row["started_at"],
+        ended_at=row["ended_at"],
+        interrupted=row["interrupted"],
+        intent=row["intent"],
+        seq=row["seq"],
+    )
+
+
+# Every column but the (possibly large) flow state, which only load_flow_state reads.
+_CALL_COLUMNS = [column for column in calls.c if column.name != "flow_state"]
+
+
+class SqlCallStore:
+    """``redact``, when given, is applied to each turn's text before it is written (the stored transcript is
+    then redacted; the caller's confirmed contact details stay in their own columns)."""
+
+    def __init__(self, engine: AsyncEngine, *, redact: Redactor | None = None) -> None:
+        self._engine = engine
+        self._redact = redact
+
+    async def create_call(self, call: CallRecord) -> None:
+        values = _call_values(call) | {
+            "call_id": call.call_id,
+            "started_at": call.started_at,
+            "case_status": call.case_status,
+            "updated_at": utcnow(),
+        }
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(calls.insert().values(**values))
+        except IntegrityError as error:
+            raise ValueError(
+                f"call {call.call_id!r} (external id {call.external_id!r}) is already stored"
+            ) from error
+
+    async def update_call(self, call: CallRecord) -> None:
+        """Write the scalar fields. ``case_status`` is written only when set: Kayako webhooks keep it in step,
+        and a call flow holding an older copy of the record must not blank it."""
+        values = _call_values(call) | {"updated_at": utcnow()}
+        if call.case_status is not None:
+            values["case_status"] = call.case_status
+        async with self._engine.begin() as conn:
+            result = await conn.execute(update(calls).where(calls.c.call_id == call.call_id).values(**values))
+        if result.rowcount == 0:
+            raise LookupError(f"no call {call.call_id!r} to update")
+
+    async def add_turn(self, call_id: str, turn: Turn) -> None:
+        """Store a turn; a turn with the same ``seq`` replaces the stored one (a barge-in shortens it)."""
+        text = self._redact(turn.text) if self._redact is not None else turn.text
+        values = {
+            "call_id": call_id,
+            "seq": turn.seq,
+            "speaker": turn.speaker.value,
+            "text": text,
+            "started_at": turn.started_at,
+            "ended_at": turn.ended_at,
+            "interrupted": turn.interrupted,
+            "intent": turn.intent,
+        }
+        async with self._engine.begin() as conn:
+            insert = dialect_insert(conn.dialect.name, turns).values(**values)
+            statement = insert.on_conflict_do_update(
+                index_elements=[turns.c.call_id, turns.c.seq],
+                set_={name: value for name, value in values.items() if name not in {"call_id", "seq"}},
+            )
+            try:
+                await conn.execute(statement)
+            except IntegrityError as error:
+                raise LookupError(f"no call {call_id!r} to add a turn to") from error
+
+    async def get_call(self, call_id: str) -> CallRecord | None:
+        return await self._one(select(*_CALL_COLUMNS).where(calls.c.call_id == call_id))
+
+    async def get_call_by_external_id(self, external_id: str) -> CallRecord | None:
+        return await self._one(select(*_CALL_COLUMNS).where(calls.c.external_id == external_id))
+
+    async def _one(self, statement: Any) -> CallRecord | None:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(statement)).mappings().one_or_none()
+        return _call_from_row(row) if row is not None else None
+
+    async def list_turns(self, call_id: str) -> list[Turn]:
+        async with self._engine.connect() as conn:
+            rows = (
+                (await conn.execute(select(turns).where(turns.c.call_id == call_id).order_by(turns.c.seq)))
+                .mappings()
+                .all()
+            )
+        return [_turn_from_row(row) for row in rows]
+
+    async def calls_for_case(self, case_id: int) -> list[CallRecord]:
+        statement = select(*_CALL_COLUMNS).where(calls.c.case_id == case_id).order_by(calls.c.started_at)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(statement)).mappings().all()
+        return [_call_from_row(row) for row in rows]
+
+    async def list_calls(
+        self,
+        *,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[CallRecord]:
+        """Calls started in ``[since, until)``, newest first."""
+        statement = select(*_CALL_COLUMNS)
+        if since is not None:
+            statement = statement.where(calls.c.started_at >= since)
+        if until is not None:
+            statement = statement.where(calls.c.started_at < until)
+        statement = statement.order_by(calls.c.started_at.desc(), calls.c.call_id).limit(limit).offset(offset)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(statement)).mappings().all()
+        return [_call_from_row(row) for row in rows]
+
+    async def save_flow_state(self, call_id: str, state: dict[str, Any]) -> None:
+        statement = (
+            update(calls).where(calls.c.call_id == call_id).values(flow_state=state, updated_at=utcnow())
+        )
+        async with self._engine.begin() as conn:
+            result = await conn.execute(statement)
+        if result.rowcount == 0:
+            raise LookupError(f"no call {call_id!r} to save a flow state for")
+
+    async def load_flow_state(self, call_id: str) -> dict[str, Any] | None:
+        async with self._engine.connect() as conn:
+            state = await conn.scalar(select(calls.c.flow_state).where(calls.c.call_id == call_id))
+        return dict(state) if state is not None else None

@@ -1,0 +1,1 @@
+"""HTTP interfaces: the FastAPI application and its routers."""

@@ -1,0 +1,151 @@
+"""The admin API: list calls, read a transcript, re-send a case, read the audit log.
+
+Every request needs a bearer token (stored hashed, see ``ports.AdminTokens``) and every access — refused
+ones too — is written to the audit log with who, what and when.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+import structlog
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+
+from ..domain import CallRecord, Turn, utcnow
+from ..ports import AdminTokens, AuditEvent, AuditLog, CallStore, OutboxStore
+
+log = structlog.get_logger(__name__)
+
+CaseKeyForCall = Callable[[str], str]
+
+
+def _call_json(call: CallRecord) -> dict[str, Any]:
+    return {
+        "call_id": call.call_id,
+        "external_id": call.external_id,
+        "channel": call.channel.value,
+        "from_number": call.from_number,
+        "to_number": call.to_number,
+        "started_at": call.started_at.isoformat(),
+        "ended_at": call.ended_at.isoformat() if call.ended_at else None,
+        "duration_seconds": call.duration_seconds,
+        "outcome": call.outcome.value,
+        "escalation_reason": call.escalation_reason,
+        "case_id": call.case_id,
+        "case_status": call.case_status,
+        "cost_usd": call.cost_usd,
+    }
+
+
+def _turn_json(turn: Turn) -> dict[str, Any]:
+    return {
+        "seq": turn.seq,
+        "speaker": turn.speaker.value,
+        "text": turn.text,
+        "started_at": turn.started_at.isoformat(),
+        "ended_at": turn.ended_at.isoformat() if turn.ended_at else None,
+        "interrupted": turn.interrupted,
+        "intent": turn.intent,
+    }
+
+
+def create_admin_router(
+    *,
+    tokens: AdminTokens,
+    audit: AuditLog,
+    calls: CallStore,
+    outbox: OutboxStore,
+    case_key_for_call: CaseKeyForCall,
+    on_resend: Callable[[], Awaitable[None]] | None = None,
+) -> APIRouter:
+    """``case_key_for_call`` maps a call id to its case's outbox key; ``on_resend`` wakes the outbox worker."""
+    router = APIRouter(prefix="/admin", tags=["admin"])
+
+    async def actor(request: Request) -> str:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        name = await tokens.verify(token.strip()) if scheme.lower() == "bearer" and token.strip() else None
+        action = f"{request.method} {request.url.path}"
+        if name is None:
+            await audit.write(AuditEvent(actor="anonymous", action=action, target="denied", at=utcnow()))
+            log.warning("admin.denied", path=request.url.path)
+            raise HTTPException(
+                status_code=401,
+                detail="a valid bearer token is required",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        return name
+
+    Actor = Annotated[str, Depends(actor)]
+
+    @router.get("/calls")
+    async def list_calls(
+        who: Actor,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> dict[str, Any]:
+        found = await calls.list_calls(since=since, until=until, limit=limit, offset=offset)
+        await audit.write(
+            AuditEvent(
+                actor=who, action="list_calls", target="calls", at=utcnow(), detail={"count": len(found)}
+            )
+        )
+        return {"calls": [_call_json(call) for call in found]}
+
+    @router.get("/calls/{call_id}")
+    async def read_call(call_id: str, who: Actor) -> dict[str, Any]:
+        call = await calls.get_call(call_id)
+        await audit.write(
+            AuditEvent(
+                actor=who,
+                action="read_transcript",
+                target=call_id,
+                at=utcnow(),
+                detail={"found": call is not None},
+            )
+        )
+        if call is None:
+            raise HTTPException(status_code=404, detail="no such call")
+        turns = await calls.list_turns(call_id)
+        return {"call": _call_json(call), "transcript": [_turn_json(turn) for turn in turns]}
+
+    @router.post("/calls/{call_id}/resend-case")
+    async def resend_case(call_id: str, who: Actor) -> dict[str, Any]:
+        key = case_key_for_call(call_id)
+        requeued = await outbox.requeue(key)
+        await audit.write(
+            AuditEvent(
+                actor=who, action="resend_case", target=call_id, at=utcnow(), detail={"requeued": requeued}
+            )
+        )
+        if not requeued:
+            raise HTTPException(status_code=404, detail="this call has no case to re-send")
+        log.info("admin.case_requeued", call_id=call_id, actor=who)
+        if on_resend is not None:
+            await on_resend()
+        return {"requeued": True, "idempotency_key": key}
+
+    @router.get("/audit")
+    async def audit_events(
+        who: Actor, since: dt.datetime | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+    ) -> dict[str, Any]:
+        events = await audit.list(since=since, limit=limit)
+        await audit.write(AuditEvent(actor=who, action="read_audit", target="audit", at=utcnow()))
+        return {
+            "events": [
+                {
+                    "actor": e.actor,
+                    "action": e.action,
+                    "target": e.target,
+                    "at": e.at.isoformat(),
+                    "detail": e.detail,
+                }
+                for e in events
+            ]
+        }
+
+    return router

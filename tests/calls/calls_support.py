@@ -1,0 +1,179 @@
+"""In-test implementations of the ports for the call-flow and ticket tests (no network, real behaviour)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+
+from kayako_call_assistant.domain import (
+    CaseDraft,
+    CaseInfo,
+    CaseSummary,
+    ContactDetails,
+    DialogueContext,
+    HelpArticle,
+    Intent,
+    Passage,
+    Person,
+    SearchHit,
+    Speaker,
+    Turn,
+    Understanding,
+    Usage,
+)
+from kayako_call_assistant.storage import SqlStores
+
+StoresFactory = Callable[[], SqlStores]
+
+
+class ValidationRejected(Exception):
+    """What a help desk adapter raises for a request Kayako rejects as invalid (HTTP 400)."""
+
+    status = 400
+
+
+class Unavailable(Exception):
+    """What a help desk adapter raises when Kayako cannot be reached."""
+
+
+@dataclass
+class MemoryHelpDesk:
+    """A small help desk kept in memory, idempotent on the case key like the real adapter."""
+
+    people: list[Person] = field(default_factory=list)
+    articles: list[HelpArticle] = field(default_factory=list)
+    cases: dict[str, tuple[CaseInfo, CaseDraft, int]] = field(default_factory=dict)
+    down: bool = False
+    reject: bool = False
+    create_calls: int = 0
+    lookups: list[tuple[str | None, str | None]] = field(default_factory=list)
+
+    async def find_person(self, *, email: str | None = None, phone: str | None = None) -> Person | None:
+        self._check()
+        self.lookups.append((email, phone))
+        for person in self.people:
+            if (email and email in person.emails) or (phone and phone in person.phones):
+                return person
+        return None
+
+    async def create_person(self, contact: ContactDetails) -> Person:
+        self._check()
+        person = Person(
+            id=100 + len(self.people),
+            full_name=contact.name or "Caller",
+            emails=(contact.email,) if contact.email else (),
+            phones=(contact.phone,) if contact.phone else (),
+        )
+        self.people.append(person)
+        return person
+
+    async def open_cases(self, person_id: int) -> list[CaseInfo]:
+        self._check()
+        return [info for info, _draft, requester in self.cases.values() if requester == person_id]
+
+    async def create_case(self, draft: CaseDraft, requester_id: int) -> CaseInfo:
+        self._check()
+        self.create_calls += 1
+        if self.reject:
+            raise ValidationRejected("contents: must not be empty")
+        if draft.idempotency_key not in self.cases:
+            info = CaseInfo(id=1000 + len(self.cases), subject=draft.subject, status="New")
+            self.cases[draft.idempotency_key] = (info, draft, requester_id)
+        return self.cases[draft.idempotency_key][0]
+
+    async def get_case(self, case_id: int) -> CaseInfo | None:
+        self._check()
+        return next((info for info, _d, _r in self.cases.values() if info.id == case_id), None)
+
+    async def add_note(self, case_id: int, html: str) -> None:
+        self._check()
+
+    async def help_articles(self) -> AsyncIterator[HelpArticle]:
+        self._check()
+        for article in self.articles:
+            yield article
+
+    def _check(self) -> None:
+        if self.down:
+            raise Unavailable("help desk unreachable")
+
+
+class KeywordEngine:
+    """A language engine reading a few fixed phrasings, so flow tests control every intent exactly."""
+
+    name = "keywords"
+
+    HANDOFF = ("person", "human", "agent", "representative")
+    FRUSTRATED = ("ridiculous", "useless")
+
+    def __init__(self) -> None:
+        self.contexts: list[DialogueContext] = []
+
+    async def understand(self, text: str, context: DialogueContext, usage: Usage) -> Understanding:
+        self.contexts.append(context)
+        usage.model_input_tokens += 1
+        lowered = text.lower().strip(" .!?")
+        words = set(lowered.replace(",", " ").split())
+        topic = next((t for t in context.always_human_topics if t.split("_")[0] in words), None)
+        intent = Intent.QUESTION
+        if words & set(self.HANDOFF):
+            intent = Intent.HANDOFF
+        elif lowered in ("yes", "yes it did", "yeah", "correct", "that's right"):
+            intent = Intent.AFFIRM
+        elif lowered.startswith("no"):
+            intent = Intent.DENY
+        elif lowered in ("goodbye", "bye"):
+            intent = Intent.GOODBYE
+        elif lowered in ("repeat that", "say that again"):
+            intent = Intent.REPEAT
+        elif lowered in ("thanks", "thank you"):
+            intent = Intent.THANKS
+        elif "status" in words:
+            intent = Intent.CASE_STATUS
+        elif "idiot" in words:
+            intent = Intent.ABUSE
+        elif "weather" in words:
+            intent = Intent.OUT_OF_SCOPE
+        elif context.expecting in ("name", "email", "phone"):
+            intent = Intent.INFORM
+        return Understanding(
+            intent=intent,
+            confidence=0.9,
+            frustrated=bool(words & set(self.FRUSTRATED)),
+            topic=topic,
+            engine=self.name,
+        )
+
+    async def answer(
+        self, question: str, passages: Sequence[Passage], context: DialogueContext, usage: Usage
+    ) -> AsyncIterator[str]:
+        for passage in passages:
+            for sentence in passage.text.split(". "):
+                yield sentence.rstrip(".") + "."
+
+    async def summarize(self, transcript: Sequence[Turn], usage: Usage) -> CaseSummary:
+        first = next((t.text for t in transcript if t.speaker is Speaker.CALLER), "Phone call")
+        return CaseSummary(
+            subject=first[:80], summary=" ".join(t.text for t in transcript if t.speaker is Speaker.CALLER)
+        )
+
+
+class WordRetriever:
+    """Ranks articles by the share of the query's words they contain."""
+
+    answer_threshold = 0.5
+
+    def __init__(self, articles: dict[int, tuple[str, str]]) -> None:
+        self.articles = articles  # id -> (title, text)
+        self.queries: list[str] = []
+
+    async def search(self, query: str, top: int = 3) -> list[SearchHit]:
+        self.queries.append(query)
+        words = {w for w in query.lower().replace("?", "").split() if len(w) > 3}
+        hits = []
+        for article_id, (title, text) in self.articles.items():
+            found = {w for w in words if w in f"{title} {text}".lower()}
+            if found:
+                share = len(found) / len(words)
+                hits.append(SearchHit(Passage(article_id, title, text), score=share, relevance=share))
+        return sorted(hits, key=lambda hit: -hit.score)[:top]
