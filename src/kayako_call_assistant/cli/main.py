@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import typer
 
+from ..observability.logging import configure_logging
 from ..settings import Settings
 from .chat import chat_command
 from .db import app as db_app
 from .kayako import app as kayako_app
+from .report import report_command
+from .serve import serve_command
 
 app = typer.Typer(no_args_is_help=True, help="Kayako call assistant: an AI agent on a help desk's phone line.")
 app.add_typer(db_app, name="db")
 app.add_typer(kayako_app, name="kayako")
 app.command("chat")(chat_command)
+app.command("serve")(serve_command)
+app.command("report")(report_command)
 
 
 @app.callback(invoke_without_command=True)
@@ -20,6 +25,9 @@ def main(
     version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True),
 ) -> None:
     """Kayako call assistant."""
+    # Logs go to stderr through the redacting pipeline, so `--json` output on stdout stays parseable.
+    settings = Settings()
+    configure_logging(json=settings.environment == "production", level=settings.log_level)
     if version:
         from importlib.metadata import version as package_version
 

@@ -4,7 +4,7 @@ Every request needs a bearer token (stored hashed, see ``ports.AdminTokens``) an
 ones too — is written to the audit log with who, what and when.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: FastAPI must resolve the local `Actor` dependency type.
 
 import datetime as dt
 from collections.abc import Awaitable, Callable
@@ -60,7 +60,7 @@ def create_admin_router(
     case_key_for_call: CaseKeyForCall,
     on_resend: Callable[[], Awaitable[None]] | None = None,
 ) -> APIRouter:
-    """``case_key_for_call`` maps a call id to its case's outbox key; ``on_resend`` wakes the outbox worker."""
+    """``case_key_for_call`` maps a call id to its outbox key; ``on_resend`` wakes the outbox worker."""
     router = APIRouter(prefix="/admin", tags=["admin"])
 
     async def actor(request: Request) -> str:

@@ -28,7 +28,7 @@ def create_health_router(checks: Mapping[str, ReadinessCheck], *, timeout_second
             try:
                 await asyncio.wait_for(check(), timeout_seconds)
                 results[name] = "ok"
-            except Exception as error:  # noqa: BLE001 - any failure means not ready; the reason is reported
+            except Exception as error:
                 results[name] = f"failed: {type(error).__name__}"
                 log.warning("readiness.failed", check=name, error=type(error).__name__)
         ready = all(value == "ok" for value in results.values())

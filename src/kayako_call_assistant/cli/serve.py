@@ -1,0 +1,65 @@
+"""`kca serve`: the assistant's HTTP server, with the embedded Kayako mock when no Kayako is configured."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Annotated
+
+import structlog
+import typer
+import uvicorn
+
+from ..observability.logging import configure_logging
+from ..observability.sentry import init_sentry
+from ..servers import serve_in_background
+from ..settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+async def _serve(settings: Settings) -> None:
+    from ..web.app import create_app
+    from ..wiring import call_runtime, telephony_routers
+
+    async with contextlib.AsyncExitStack() as stack:
+        if not settings.kayako_base_url:
+            from ..kayako_mock.app import create_app as create_mock_app
+            from ..kayako_mock.config import MockConfig
+
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            mock = create_mock_app(MockConfig(database=str(settings.data_dir / "kayako-mock.sqlite3")))
+            url = await stack.enter_async_context(serve_in_background(mock, port=settings.kayako_mock_port))
+            log.info("kayako_mock.started", url=f"{url}/api/v1", reason="KCA_KAYAKO_BASE_URL is empty")
+        runtime = await stack.enter_async_context(call_runtime(settings))
+        routers = await stack.enter_async_context(telephony_routers(runtime))
+        app = create_app(runtime, extra_routers=routers)
+        config = uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
+            ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
+            proxy_headers=True,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
+            ws="websockets-sansio",
+            log_config=None,
+        )
+        log.info("server.listening", url=settings.public_url, bind=f"{settings.host}:{settings.port}")
+        await uvicorn.Server(config).serve()
+
+
+def serve_command(
+    host: Annotated[str | None, typer.Option(help="Bind address (default KCA_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default KCA_PORT).")] = None,
+) -> None:
+    """Run the assistant (Twilio webhooks and media streams, Kayako webhooks, admin API, metrics)."""
+    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    configure_logging(json=settings.environment == "production", level=settings.log_level)
+    init_sentry(
+        settings.sentry_dsn.get_secret_value(),
+        environment=settings.environment,
+        traces_sample_rate=settings.sentry_traces_sample_rate,
+    )
+    asyncio.run(_serve(settings))

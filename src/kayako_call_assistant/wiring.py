@@ -1,0 +1,145 @@
+"""The one place where adapters are chosen from configuration and joined to the core.
+
+Everything that opens a connection (the Kayako client, the database engine) is created inside an async
+context manager and closed when it exits, so the CLI, the server and tests share one assembly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from fastapi import APIRouter
+
+from . import kayako
+from .calls.policy import CallPolicy
+from .calls.service import CallService
+from .knowledge.base import KnowledgeBase
+from .llm.engines import embedder_from_settings, language_engine_from_settings
+from .observability import metrics
+from .observability.call_metrics import MeteredCallStore
+from .observability.metrics import PriceTable
+from .observability.redact import redact_text
+from .ports import HelpDesk, LanguageEngine
+from .settings import Settings
+from .storage import SqlStores, create_engine, database_url, upgrade
+from .tickets.outbox import OutboxWorker
+
+
+def policy_from_settings(settings: Settings) -> CallPolicy:
+    return CallPolicy(
+        helpdesk_name=settings.helpdesk_name,
+        max_failed_answers=settings.max_failed_answers,
+        max_silence_reprompts=settings.max_silence_reprompts,
+        max_contact_attempts=settings.max_contact_attempts,
+        always_human_topics=tuple(settings.always_human_topics),
+        transfer_enabled=settings.transfer_enabled,
+        case_priority_escalated=settings.case_priority,
+        case_priority_resolved=settings.case_priority_resolved,
+        case_type=settings.case_type,
+        case_for_resolved_calls=settings.case_for_resolved_calls,
+        caller_lookup_timeout_seconds=settings.caller_lookup_timeout_seconds,
+        case_delivery_budget_seconds=settings.case_delivery_budget_seconds,
+    )
+
+
+def prices_from_settings(settings: Settings) -> PriceTable:
+    return PriceTable(
+        model_input_per_million_tokens=settings.price_model_input_per_million_tokens,
+        model_output_per_million_tokens=settings.price_model_output_per_million_tokens,
+        stt_per_minute=settings.price_stt_per_minute,
+        tts_per_million_characters=settings.price_tts_per_million_characters,
+    )
+
+
+def _observe_kayako(method: str, path: str, status: int, seconds: float) -> None:
+    metrics.KAYAKO_REQUESTS.labels(method=method, path=path, status=str(status)).inc()
+    metrics.KAYAKO_LATENCY.labels(method=method, path=path).observe(seconds)
+
+
+@contextlib.asynccontextmanager
+async def kayako_client(
+    settings: Settings, *, base_url: str | None = None
+) -> AsyncIterator[kayako.KayakoClient]:
+    async with kayako.build_client(settings, base_url=base_url, on_request=_observe_kayako) as client:
+        yield client
+
+
+@contextlib.asynccontextmanager
+async def build_helpdesk(settings: Settings, *, base_url: str | None = None) -> AsyncIterator[HelpDesk]:
+    """Kayako as the core sees it (the embedded mock when no base URL is configured)."""
+    async with kayako_client(settings, base_url=base_url) as client:
+        yield kayako.build_helpdesk(client, settings)
+
+
+@dataclass(slots=True)
+class Runtime:
+    """Everything a running assistant (server, chat, tests) needs, built from one ``Settings``."""
+
+    settings: Settings
+    kayako: kayako.KayakoClient
+    helpdesk: HelpDesk
+    engine: LanguageEngine
+    knowledge: KnowledgeBase
+    stores: SqlStores
+    calls: MeteredCallStore
+    outbox_worker: OutboxWorker
+    call_service: CallService
+
+
+@contextlib.asynccontextmanager
+async def call_runtime(settings: Settings, *, kayako_base_url: str | None = None) -> AsyncIterator[Runtime]:
+    """Open the migrated database, the Kayako client and the knowledge base; assemble the call service."""
+    engine = create_engine(database_url(settings))
+    try:
+        await upgrade(engine)
+        stores = SqlStores(engine, redact=redact_text if settings.redact_transcripts else None)
+        async with kayako_client(settings, base_url=kayako_base_url) as client:
+            helpdesk = kayako.build_helpdesk(client, settings)
+            language = language_engine_from_settings(settings)
+            knowledge = KnowledgeBase(
+                helpdesk,
+                embedder=embedder_from_settings(settings) if settings.kb_semantic else None,
+                answer_threshold=settings.kb_answer_threshold,
+                refresh_seconds=settings.kb_refresh_seconds,
+            )
+            await knowledge.sync()
+            calls = MeteredCallStore(stores.calls, prices_from_settings(settings))
+            worker = OutboxWorker(
+                stores.outbox,
+                helpdesk,
+                calls,
+                base_delay=settings.outbox_base_delay_seconds,
+                max_delay=settings.outbox_max_delay_seconds,
+                max_attempts=settings.outbox_max_attempts,
+                poll_seconds=settings.outbox_poll_seconds,
+            )
+            service = CallService(
+                helpdesk=helpdesk,
+                engine=language,
+                retriever=knowledge,
+                calls=calls,
+                outbox=stores.outbox,
+                policy=policy_from_settings(settings),
+                delivery=worker,
+            )
+            yield Runtime(
+                settings=settings,
+                kayako=client,
+                helpdesk=helpdesk,
+                engine=language,
+                knowledge=knowledge,
+                stores=stores,
+                calls=calls,
+                outbox_worker=worker,
+                call_service=service,
+            )
+    finally:
+        await engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def telephony_routers(runtime: Runtime) -> AsyncIterator[tuple[APIRouter, ...]]:
+    """The Twilio webhooks and media stream, with the speech engines and call control they need."""
+    yield ()
