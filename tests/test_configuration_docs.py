@@ -13,7 +13,9 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
 
 
 def test_configuration_doc_is_current() -> None:
-    assert DOC.read_text(encoding="utf-8") == settings_markdown(), "run: kca config --markdown > docs/configuration.md"
+    assert DOC.read_text(encoding="utf-8") == settings_markdown(), (
+        "run: kca config --markdown > docs/configuration.md"
+    )
 
 
 def test_every_setting_is_documented_with_a_description() -> None:

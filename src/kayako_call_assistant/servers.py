@@ -15,8 +15,19 @@ from typing import Any
 import uvicorn
 
 
+class _EmbeddedServer(uvicorn.Server):
+    """A server that leaves signals alone: the process's main server (or the test runner) owns Ctrl-C and
+    stops embedded servers by setting ``should_exit``."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 def _config(app: Any, host: str, port: int) -> uvicorn.Config:
-    return uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on", ws="websockets-sansio")
+    return uvicorn.Config(
+        app, host=host, port=port, log_level="warning", lifespan="on", ws="websockets-sansio"
+    )
 
 
 def _bound_url(server: uvicorn.Server, host: str) -> str:
@@ -27,8 +38,7 @@ def _bound_url(server: uvicorn.Server, host: str) -> str:
 @contextlib.asynccontextmanager
 async def serve_in_background(app: Any, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
     """Serve ``app`` as a task of the running event loop; yields its base URL (``port=0``: a free port)."""
-    server = uvicorn.Server(_config(app, host, port))
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    server = _EmbeddedServer(_config(app, host, port))
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():
@@ -45,8 +55,7 @@ async def serve_in_background(app: Any, host: str = "127.0.0.1", port: int = 0) 
 @contextlib.contextmanager
 def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
     """Serve ``app`` from a thread with its own event loop, for synchronous callers (CLI tests)."""
-    server = uvicorn.Server(_config(app, host, port))
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    server = _EmbeddedServer(_config(app, host, port))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 
 import pytest
@@ -146,8 +147,11 @@ async def test_kayako_local_limiter_spaces_requests() -> None:
 @pytest.mark.redis
 async def test_kayako_redis_limiter_shares_one_budget_between_workers(redis_url: str) -> None:
     key = f"kca:test:rpm:{id(object())}"
-    first = RedisRateLimiter(redis_url, limit=3, window_seconds=0.5, key=key)
-    second = RedisRateLimiter(redis_url, limit=3, window_seconds=0.5, key=key)
+    window = 1.0
+    first = RedisRateLimiter(redis_url, limit=3, window_seconds=window, key=key)
+    second = RedisRateLimiter(redis_url, limit=3, window_seconds=window, key=key)
+    # Start just after a window boundary, so the six requests cannot straddle two fixed windows.
+    await asyncio.sleep(window - time.time() % window + 0.02)
     try:
         waits = await asyncio.gather(
             *(limiter.acquire() for limiter in (first, second, first, second, first, second))

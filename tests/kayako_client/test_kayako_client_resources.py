@@ -7,6 +7,7 @@ from kayako_client_support import JANE_EMAIL, JANE_PHONE
 from kayako_call_assistant.domain import CaseDraft, ContactDetails
 from kayako_call_assistant.kayako import KayakoApi, KayakoHelpDesk, KayakoNotFound
 from kayako_call_assistant.kayako.pagination import paginate
+from kayako_call_assistant.kayako.resources import ref_id
 from kayako_call_assistant.ports import HelpDesk
 from kayako_call_assistant.tickets.requester import find_or_create_requester
 
@@ -63,17 +64,17 @@ async def test_kayako_case_for_a_found_requester(api: KayakoApi) -> None:
 
 async def test_kayako_case_for_a_created_requester_with_both_identities(api: KayakoApi) -> None:
     helpdesk = KayakoHelpDesk(api)
-    contact = ContactDetails(name="Raj Patel", email="raj.patel@example.com", phone="+442071838750")
+    contact = ContactDetails(name="Raj Patel", email="raj.patel@example.com", phone="+442071838799")
     requester = await find_or_create_requester(helpdesk, contact)
     assert requester.full_name == "Raj Patel"
     assert "raj.patel@example.com" in requester.emails
-    assert any(p.endswith("2071838750") for p in requester.phones)
+    assert any(p.endswith("2071838799") for p in requester.phones)
     again = await find_or_create_requester(helpdesk, contact)
     assert again.id == requester.id
 
     phones = await api.phone_identities(requester.id)
     emails = await api.email_identities(requester.id)
-    assert [p.number for p in phones] == ["+442071838750"]
+    assert [p.number for p in phones] == ["+442071838799"]
     assert [e.email for e in emails] == ["raj.patel@example.com"]
 
     draft = CaseDraft("call-new-1", "Refund", "<p>Wants a refund</p>", contact)
@@ -131,6 +132,17 @@ async def test_kayako_lookups_read_ids_from_the_instance(api: KayakoApi) -> None
     assert await api.priority_id("High") in [p.id for p in priorities]
     assert await api.type_id("Question") in [t.id for t in await api.case_types()]
     assert await api.role_id("CUSTOMER")
+    assert {"MAIL", "NOTE"} <= {c.type for c in await api.channels()}
+
+    jane = await api.find_user_by_email(JANE_EMAIL)
+    assert jane is not None
+    case = (await api.open_cases(jane.id))[0]
+    updated = await api.update_case(case.id, priority="Urgent", status="Pending")
+    stored = await api.get_case(case.id)
+    assert ref_id(updated.priority) == ref_id(stored.priority) == await api.priority_id("Urgent")
+    status = await api.status_of(stored)
+    assert status is not None
+    assert status.label == "Pending"
     try:
         await api.priority_id("Apocalyptic")
     except KayakoNotFound as error:

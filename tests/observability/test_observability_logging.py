@@ -35,8 +35,16 @@ def test_json_log_lines_are_redacted_and_carry_the_call_id() -> None:
     logging.getLogger("stdlib").warning("user %s failed", "jane.doe@example.com")
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     text = stream.getvalue()
-    for secret in ("john.smith@gmail.com", "7946 0958", "415-555-0100", "4111-1111", "hunter2", "abc.def", "sess-1",
-                   "jane.doe@example.com"):
+    for secret in (
+        "john.smith@gmail.com",
+        "7946 0958",
+        "415-555-0100",
+        "4111-1111",
+        "hunter2",
+        "abc.def",
+        "sess-1",
+        "jane.doe@example.com",
+    ):
         assert secret not in text
     first = lines[0]
     assert first["call_id"] == "call-123"

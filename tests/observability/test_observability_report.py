@@ -24,14 +24,22 @@ async def _seed(url: str) -> None:
     engine = create_engine(url)
     await upgrade(engine)
     store = MeteredCallStore(SqlStores(engine).calls, PRICES)
-    specs = [("a", CallOutcome.RESOLVED, None, 60), ("b", CallOutcome.ESCALATED, "handoff_request", 120),
-             ("c", CallOutcome.TRANSFERRED, "no_relevant_article", 300), ("d", CallOutcome.RESOLVED, None, 30)]
+    specs = [
+        ("a", CallOutcome.RESOLVED, None, 60),
+        ("b", CallOutcome.ESCALATED, "handoff_request", 120),
+        ("c", CallOutcome.TRANSFERRED, "no_relevant_article", 300),
+        ("d", CallOutcome.RESOLVED, None, 30),
+    ]
     for index, (call_id, outcome, reason, seconds) in enumerate(specs):
         start = T0 + dt.timedelta(hours=index)
         call = CallRecord(call_id=call_id, channel=CallChannel.CHAT, started_at=start)
         await store.create_call(call)
-        await store.add_turn(call_id, Turn(Speaker.CALLER, "help", start, start + dt.timedelta(seconds=2), seq=0))
-        await store.add_turn(call_id, Turn(Speaker.ASSISTANT, "sure", start + dt.timedelta(seconds=2.5), seq=1))
+        await store.add_turn(
+            call_id, Turn(Speaker.CALLER, "help", start, start + dt.timedelta(seconds=2), seq=0)
+        )
+        await store.add_turn(
+            call_id, Turn(Speaker.ASSISTANT, "sure", start + dt.timedelta(seconds=2.5), seq=1)
+        )
         call.outcome, call.escalation_reason = outcome, reason
         call.ended_at = start + dt.timedelta(seconds=seconds)
         call.usage = Usage(model_input_tokens=1_000_000, audio_seconds_transcribed=60)

@@ -18,7 +18,9 @@ async def test_exception_reaches_sentry_scrubbed() -> None:
         assert init_sentry(dsn, environment="test")
         try:
             try:
-                raise RuntimeError("caller jane.doe@example.com at +1 415 555 0100 paid with 4111 1111 1111 1111")
+                raise RuntimeError(
+                    "caller jane.doe@example.com at +1 415 555 0100 paid with 4111 1111 1111 1111"
+                )
             except RuntimeError as error:
                 sentry_sdk.capture_exception(error)
             await asyncio.to_thread(sentry_sdk.flush, 5)

@@ -29,13 +29,21 @@ async def stores(tmp_path: Path) -> AsyncIterator[SqlStores]:
 
 
 async def test_admin_api_requires_a_token_and_audits_every_access(stores: SqlStores) -> None:
-    call = CallRecord(call_id="c1", channel=CallChannel.CHAT, started_at=T0, from_number="+14155550100",
-                      ended_at=T0 + dt.timedelta(seconds=90), outcome=CallOutcome.ESCALATED,
-                      escalation_reason="handoff_request")
+    call = CallRecord(
+        call_id="c1",
+        channel=CallChannel.CHAT,
+        started_at=T0,
+        from_number="+14155550100",
+        ended_at=T0 + dt.timedelta(seconds=90),
+        outcome=CallOutcome.ESCALATED,
+        escalation_reason="handoff_request",
+    )
     await stores.calls.create_call(call)
     await stores.calls.add_turn("c1", Turn(Speaker.ASSISTANT, "Hello, Acme Support.", T0, T0, seq=0))
     await stores.calls.add_turn("c1", Turn(Speaker.CALLER, "I want a person", T0, T0, seq=1))
-    await stores.outbox.enqueue(OutboxEntry(idempotency_key="case-c1", call_id="c1", payload={"subject": "x"}))
+    await stores.outbox.enqueue(
+        OutboxEntry(idempotency_key="case-c1", call_id="c1", payload={"subject": "x"})
+    )
     await stores.outbox.mark_failed("case-c1", "Kayako down", None)
     token = await stores.tokens.create("ops-alice")
     resent: list[bool] = []
@@ -44,12 +52,21 @@ async def test_admin_api_requires_a_token_and_audits_every_access(stores: SqlSto
         resent.append(True)
 
     app = FastAPI()
-    app.include_router(create_admin_router(tokens=stores.tokens, audit=stores.audit, calls=stores.calls,
-                                           outbox=stores.outbox, case_key_for_call=lambda c: f"case-{c}",
-                                           on_resend=on_resend))
+    app.include_router(
+        create_admin_router(
+            tokens=stores.tokens,
+            audit=stores.audit,
+            calls=stores.calls,
+            outbox=stores.outbox,
+            case_key_for_call=lambda c: f"case-{c}",
+            on_resend=on_resend,
+        )
+    )
     async with serve_in_background(app) as base, httpx.AsyncClient(base_url=base) as client:
         assert (await client.get("/admin/calls")).status_code == 401
-        assert (await client.get("/admin/calls", headers={"Authorization": "Bearer wrong"})).status_code == 401
+        assert (
+            await client.get("/admin/calls", headers={"Authorization": "Bearer wrong"})
+        ).status_code == 401
         auth = {"Authorization": f"Bearer {token}"}
         listed = (await client.get("/admin/calls", headers=auth)).json()["calls"]
         assert [c["call_id"] for c in listed] == ["c1"]

@@ -9,13 +9,17 @@ from ..settings import Settings
 from .chat import chat_command
 from .db import app as db_app
 from .kayako import app as kayako_app
+from .kayako_mock import kayako_mock_command
 from .report import report_command
 from .serve import serve_command
 
-app = typer.Typer(no_args_is_help=True, help="Kayako call assistant: an AI agent on a help desk's phone line.")
+app = typer.Typer(
+    no_args_is_help=True, help="Kayako call assistant: an AI agent on a help desk's phone line."
+)
 app.add_typer(db_app, name="db")
 app.add_typer(kayako_app, name="kayako")
 app.command("chat")(chat_command)
+app.command("kayako-mock")(kayako_mock_command)
 app.command("serve")(serve_command)
 app.command("report")(report_command)
 
@@ -60,7 +64,8 @@ def settings_markdown() -> str:
     ]
     for name, info in Settings.model_fields.items():
         default = info.default
-        shown = "" if default is None else str(getattr(default, "get_secret_value", lambda: default)())
+        secret = getattr(default, "get_secret_value", None)
+        shown = "" if default is None else str(secret() if secret is not None else default)
         shown = shown.replace("|", "\\|")
         description = (info.description or "").replace("|", "\\|")
         lines.append(f"| `KCA_{name.upper()}` | `{shown}` | {description} |")

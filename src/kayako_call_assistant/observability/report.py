@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -46,7 +47,7 @@ def percentile(values: list[float], share: float) -> float:
 def turn_latencies(turns: list[Turn]) -> list[float]:
     """Seconds from the end of each caller turn to the start of the assistant's reply."""
     latencies = []
-    for before, after in zip(turns, turns[1:], strict=False):
+    for before, after in itertools.pairwise(turns):
         if (
             before.speaker is Speaker.CALLER
             and after.speaker is Speaker.ASSISTANT

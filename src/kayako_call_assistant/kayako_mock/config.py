@@ -1,0 +1,30 @@
+"""Configuration of one mock instance: accounts, token lifetimes, rate limit, seed and start-up faults."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from .faults import FaultSettings
+
+
+class MockConfig(FaultSettings):
+    """Every field has a default: ``MockConfig()`` is a seeded in-memory Kayako with one agent."""
+
+    database: str = Field(":memory:", description="SQLite file path, or `:memory:`.")
+    public_base_url: str = Field(
+        "", description="Base URL used in `resource_url`/`next_url`; empty: derived from each request."
+    )
+    agent_email: str = "agent@example.com"
+    agent_password: str = "mock-password"  # noqa: S105 - the public account of a local mock
+    agent_name: str = "Alex Agent"
+    twofactor_email: str = "otp@example.com"
+    twofactor_otp: str = Field("123456", description="The one-time code the two-factor agent logs in with.")
+    oauth_client_id: str = "mock-client"
+    oauth_client_secret: str = "mock-secret"  # noqa: S105 - the public OAuth app of a local mock
+    oauth_token_ttl_seconds: int = Field(3600, ge=1)
+    session_ttl_seconds: int = Field(3600, ge=1)
+    rate_limit_per_minute: int = Field(0, ge=0, description="0: off; else 429 past this many a minute.")
+    seed: bool = Field(True, description="Seed an empty database with the sample help desk.")
+
+    def fault_settings(self) -> FaultSettings:
+        return FaultSettings.model_validate(self.model_dump(include=set(FaultSettings.model_fields)))
