@@ -156,6 +156,17 @@ class Settings(BaseSettings):
         "friendly and concise", description="Tone the assistant is told to speak in (placed in the prompts)."
     )
 
+    # --- Knowledge ------------------------------------------------------------------------------------------
+    kb_answer_threshold: float = Field(
+        0.115,
+        description="Calibrated relevance (0–1) a help-center passage needs before it is used as an answer; "
+        "below it the caller is offered a person (see docs/knowledge.md).",
+    )
+    kb_refresh_seconds: float = Field(900.0, description="How often the help-center index is re-synced.")
+    kb_semantic: bool = Field(
+        False, description="Fuse OpenAI embedding ranking with BM25 (needs `KCA_LLM_ENGINE=openai`)."
+    )
+
     # --- Operations: logs, metrics, costs, error tracking, HTTP hardening -------------------------------
     sentry_dsn: SecretStr = Field(SecretStr(""), description="Sentry DSN; empty disables error tracking.")
     sentry_traces_sample_rate: float = Field(0.0, description="Share of requests traced by Sentry.")

@@ -9,6 +9,7 @@ from ..settings import Settings
 from .chat import chat_command
 from .db import app as db_app
 from .kayako import app as kayako_app
+from .kb import app as kb_app
 from .kayako_mock import kayako_mock_command
 from .report import report_command
 from .serve import serve_command
@@ -18,6 +19,7 @@ app = typer.Typer(
 )
 app.add_typer(db_app, name="db")
 app.add_typer(kayako_app, name="kayako")
+app.add_typer(kb_app, name="kb")
 app.command("chat")(chat_command)
 app.command("kayako-mock")(kayako_mock_command)
 app.command("serve")(serve_command)
