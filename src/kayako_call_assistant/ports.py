@@ -186,7 +186,12 @@ class CallStore(Protocol):
     async def calls_for_case(self, case_id: int) -> list[CallRecord]: ...
 
     async def list_calls(
-        self, *, since: dt.datetime | None = None, until: dt.datetime | None = None, limit: int = 100, offset: int = 0
+        self,
+        *,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        limit: int = 100,
+        offset: int = 0,
     ) -> list[CallRecord]: ...
 
     async def save_flow_state(self, call_id: str, state: dict[str, Any]) -> None:
@@ -220,7 +225,9 @@ class OutboxStore(Protocol):
 
     async def mark_delivered(self, idempotency_key: str, case_id: int) -> None: ...
 
-    async def mark_failed(self, idempotency_key: str, error: str, next_attempt_at: dt.datetime | None) -> None:
+    async def mark_failed(
+        self, idempotency_key: str, error: str, next_attempt_at: dt.datetime | None
+    ) -> None:
         """Record a failed attempt; ``next_attempt_at=None`` gives up (status ``dead``)."""
         ...
 

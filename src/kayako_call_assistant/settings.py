@@ -43,7 +43,9 @@ class Settings(BaseSettings):
     )
     kayako_auth: Literal["basic", "oauth"] = Field("basic", description="Authentication mode.")
     kayako_email: str = Field("", description="Agent email for Basic → session authentication.")
-    kayako_password: SecretStr = Field(SecretStr(""), description="Agent password (Basic) or OAuth password grant.")
+    kayako_password: SecretStr = Field(
+        SecretStr(""), description="Agent password (Basic) or OAuth password grant."
+    )
     kayako_oauth_client_id: str = Field("", description="OAuth consumer key.")
     kayako_oauth_client_secret: SecretStr = Field(SecretStr(""), description="OAuth consumer secret.")
     kayako_oauth_refresh_token: SecretStr = Field(
@@ -58,12 +60,16 @@ class Settings(BaseSettings):
         300.0, description="TTL of cached read-mostly data (articles, statuses, priorities, …)."
     )
     kayako_webhook_token: SecretStr = Field(
-        SecretStr(""), description="Path token of `POST /webhooks/kayako/{token}`; empty disables the endpoint."
+        SecretStr(""),
+        description="Path token of `POST /webhooks/kayako/{token}`; empty disables the endpoint.",
     )
     kayako_webhook_secret: SecretStr = Field(
-        SecretStr(""), description="Optional shared secret: Basic-auth password or HMAC-SHA256 key for webhooks."
+        SecretStr(""),
+        description="Optional shared secret: Basic-auth password or HMAC-SHA256 key for webhooks.",
     )
-    kayako_mock_port: int = Field(8100, description="Port of the embedded Kayako mock started by `kca serve`.")
+    kayako_mock_port: int = Field(
+        8100, description="Port of the embedded Kayako mock started by `kca serve`."
+    )
     kayako_oauth_token_url: str = Field(
         "", description="OAuth token endpoint; empty: `/oauth/token` on the host of `KCA_KAYAKO_BASE_URL`."
     )
@@ -74,9 +80,12 @@ class Settings(BaseSettings):
 
     # --- Storage and shared state ----------------------------------------------------------------------
     database_url: str = Field(
-        "", description="SQLAlchemy async URL; empty: a SQLite file in `data_dir`. PostgreSQL: `postgresql+asyncpg://…`."
+        "",
+        description="SQLAlchemy async URL; empty: a SQLite file in `data_dir`. PostgreSQL: `postgresql+asyncpg://…`.",
     )
-    redis_url: str = Field("", description="Redis URL for the shared rate limiter and cache; empty: in-process.")
+    redis_url: str = Field(
+        "", description="Redis URL for the shared rate limiter and cache; empty: in-process."
+    )
     retention_days: int = Field(
         90,
         ge=1,
@@ -170,14 +179,23 @@ class Settings(BaseSettings):
     # --- Operations: logs, metrics, costs, error tracking, HTTP hardening -------------------------------
     sentry_dsn: SecretStr = Field(SecretStr(""), description="Sentry DSN; empty disables error tracking.")
     sentry_traces_sample_rate: float = Field(0.0, description="Share of requests traced by Sentry.")
-    price_model_input_per_million_tokens: float = Field(0.15, description="USD per million model input tokens.")
-    price_model_output_per_million_tokens: float = Field(0.60, description="USD per million model output tokens.")
+    price_model_input_per_million_tokens: float = Field(
+        0.15, description="USD per million model input tokens."
+    )
+    price_model_output_per_million_tokens: float = Field(
+        0.60, description="USD per million model output tokens."
+    )
     price_stt_per_minute: float = Field(0.006, description="USD per minute of audio transcribed.")
-    price_tts_per_million_characters: float = Field(15.0, description="USD per million characters synthesized.")
-    tls_cert: Path | None = Field(None, description="TLS certificate file (PEM) for uvicorn; unset: plain HTTP.")
+    price_tts_per_million_characters: float = Field(
+        15.0, description="USD per million characters synthesized."
+    )
+    tls_cert: Path | None = Field(
+        None, description="TLS certificate file (PEM) for uvicorn; unset: plain HTTP."
+    )
     tls_key: Path | None = Field(None, description="TLS private key file (PEM) for uvicorn.")
     forwarded_allow_ips: str = Field(
-        "127.0.0.1", description="Proxies whose X-Forwarded-* headers are trusted (uvicorn's forwarded_allow_ips)."
+        "127.0.0.1",
+        description="Proxies whose X-Forwarded-* headers are trusted (uvicorn's forwarded_allow_ips).",
     )
     max_body_bytes: int = Field(1_048_576, description="Largest request body accepted (HTTP 413 above it).")
 

@@ -35,10 +35,17 @@ def test_html_becomes_clean_text_and_passages_by_heading() -> None:
     assert "alert" not in text
     assert "1. Open the sign-in page." in text and "2. Choose Forgot password." in text
     assert "&amp;" not in text and "new link & use" in text
-    chunks = passages(RESET)
-    assert [c.heading for c in chunks] == [None, "Reset a forgotten password", "If the link expired"]
-    assert chunks[1].text.index("1. Open") < chunks[1].text.index("2. Choose")
+    words = " ".join(["detail"] * 30)
+    article = HelpArticle(
+        1, RESET.title, f"<p>Short intro.</p><h2>First</h2><p>{words}</p><h3>Second</h3><p>{words}</p>"
+    )
+    chunks = passages(article)
+    # A one-line introduction is too short to answer from: it joins the first section.
+    assert [c.heading for c in chunks] == ["First", "Second"]
+    assert chunks[0].text.startswith("Short intro. detail")
     assert all(c.article_id == 1 and c.title == RESET.title for c in chunks)
+    steps = passages(RESET)[-1].text
+    assert steps.index("1. Open") < steps.index("2. Choose")
 
 
 def test_long_sections_are_split_between_paragraphs() -> None:

@@ -254,8 +254,17 @@ class CallFlow:
             await self._save()
 
     async def _record(self, speaker: Speaker, text: str, intent: str | None = None) -> Turn:
+        now = self._deps.clock()
+        # A caller turn arrives complete (the transport hands it over when the utterance ended); an
+        # assistant turn ends when its last sentence has been said.
+        ended = now if speaker is Speaker.CALLER else None
         turn = Turn(
-            speaker=speaker, text=text, started_at=self._deps.clock(), intent=intent, seq=self.memory.next_seq
+            speaker=speaker,
+            text=text,
+            started_at=now,
+            ended_at=ended,
+            intent=intent,
+            seq=self.memory.next_seq,
         )
         self.memory.next_seq += 1
         self.turns.append(turn)

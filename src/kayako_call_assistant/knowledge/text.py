@@ -15,6 +15,7 @@ _BLOCKS = {"p", "div", "li", "pre", "blockquote", "td", "th", "dd", "dt", "secti
 _SPACE = re.compile(r"\s+")
 _BEFORE_PUNCTUATION = re.compile(r"\s+([.,;:!?)])")
 MAX_PASSAGE_WORDS = 160
+MIN_PASSAGE_WORDS = 25
 
 
 def _clean(text: str) -> str:
@@ -67,6 +68,20 @@ def html_to_text(html: str) -> str:
     return "\n".join(text for _, text in _blocks(html))
 
 
+def _merge_short(chunks: list[Passage]) -> list[Passage]:
+    """Join a passage too short to answer from (an article's one-line introduction) to the next one."""
+    merged: list[Passage] = []
+    carry = ""
+    for position, chunk in enumerate(chunks):
+        text = f"{carry} {chunk.text}".strip()
+        if len(text.split()) < MIN_PASSAGE_WORDS and position < len(chunks) - 1:
+            carry = text
+            continue
+        merged.append(Passage(chunk.article_id, chunk.title, text, chunk.heading))
+        carry = ""
+    return merged
+
+
 def passages(article: HelpArticle, max_words: int = MAX_PASSAGE_WORDS) -> list[Passage]:
     """One passage per heading's section; a long section is split between paragraphs at ``max_words``."""
     result: list[Passage] = []
@@ -91,6 +106,7 @@ def passages(article: HelpArticle, max_words: int = MAX_PASSAGE_WORDS) -> list[P
         current.append(text)
         words += count
     flush()
+    result = _merge_short(result)
     if not result:
         result.append(Passage(article.id, article.title, article.title, None))
     return result
