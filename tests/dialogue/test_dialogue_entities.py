@@ -167,7 +167,7 @@ def test_spell_out_digits_of_a_number_and_a_phone() -> None:
         ("+1 (415) 555-0123", "+14155550123"),
         ("my number is 415 555 0123 thanks", "+14155550123"),
         ("plus four four two zero seven nine four six zero nine five eight", "+442079460958"),
-        ("four one five five five five zero one two three, sorry, four one five five five five zero one nine nine", "+14155550199"),  # noqa: E501
+        ("four one five five five five zero one two three, sorry, four one five five five five zero one nine nine", "+14155550199"),
     ],
 )  # fmt: skip
 def test_spoken_phone_numbers_to_e164(said: str, e164: str) -> None:

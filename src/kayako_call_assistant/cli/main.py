@@ -9,8 +9,8 @@ from ..settings import Settings
 from .chat import chat_command
 from .db import app as db_app
 from .kayako import app as kayako_app
-from .kb import app as kb_app
 from .kayako_mock import kayako_mock_command
+from .kb import app as kb_app
 from .report import report_command
 from .serve import serve_command
 
