@@ -31,7 +31,7 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/kb_quality.py
-	$(BIN)/python bench/calls.py
+	$(BIN)/python bench/nlu_quality.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

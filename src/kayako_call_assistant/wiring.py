@@ -19,6 +19,7 @@ from .knowledge.base import KnowledgeBase
 from .llm.engines import embedder_from_settings, language_engine_from_settings
 from .observability import metrics
 from .observability.call_metrics import MeteredCallStore
+from .observability.engine_metrics import MeteredLanguageEngine
 from .observability.metrics import PriceTable
 from .observability.redact import redact_text
 from .ports import HelpDesk, LanguageEngine
@@ -62,7 +63,12 @@ def _observe_kayako(method: str, path: str, status: int, seconds: float) -> None
 async def kayako_client(
     settings: Settings, *, base_url: str | None = None
 ) -> AsyncIterator[kayako.KayakoClient]:
-    async with kayako.build_client(settings, base_url=base_url, on_request=_observe_kayako) as client:
+    async with kayako.build_client(
+        settings,
+        base_url=base_url,
+        on_request=_observe_kayako,
+        on_rate_limit_wait=metrics.KAYAKO_RATE_LIMIT_WAIT.inc,
+    ) as client:
         yield client
 
 
@@ -97,7 +103,7 @@ async def call_runtime(settings: Settings, *, kayako_base_url: str | None = None
         stores = SqlStores(engine, redact=redact_text if settings.redact_transcripts else None)
         async with kayako_client(settings, base_url=kayako_base_url) as client:
             helpdesk = kayako.build_helpdesk(client, settings)
-            language = language_engine_from_settings(settings)
+            language = MeteredLanguageEngine(language_engine_from_settings(settings))
             knowledge = KnowledgeBase(
                 helpdesk,
                 embedder=embedder_from_settings(settings) if settings.kb_semantic else None,

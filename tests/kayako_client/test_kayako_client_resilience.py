@@ -7,12 +7,13 @@ import time
 from collections.abc import Callable
 
 import pytest
-from kayako_client_support import JANE_EMAIL, MockKayako, RequestLog
+from kayako_client_support import AGENT_EMAIL, AGENT_PASSWORD, JANE_EMAIL, MockKayako, RequestLog
 
 from kayako_call_assistant.domain import CaseDraft, ContactDetails
 from kayako_call_assistant.kayako import (
     KayakoApi,
     KayakoClient,
+    KayakoConfig,
     KayakoHelpDesk,
     KayakoRateLimited,
     KayakoServerError,
@@ -178,3 +179,15 @@ async def test_kayako_read_mostly_data_is_cached_until_invalidated(api: KayakoAp
     after_articles = client.requests_made
     await api.statuses()
     assert client.requests_made == after_articles
+
+
+async def test_kayako_rate_limit_waits_are_reported(kayako: MockKayako) -> None:
+    waits: list[float] = []
+    config = KayakoConfig(
+        base_url=kayako.api, email=AGENT_EMAIL, password=AGENT_PASSWORD, requests_per_minute=2,
+        rate_window_seconds=0.3,
+    )  # fmt: skip
+    async with KayakoClient(config, on_rate_limit_wait=waits.append) as client:
+        for _ in range(3):
+            await client.request("GET", "/cases/statuses")
+    assert waits and all(w > 0 for w in waits)

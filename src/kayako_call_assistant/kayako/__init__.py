@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ..settings import Settings
 from .client import KayakoClient, KayakoConfig, RequestObserver
 from .errors import (
@@ -50,10 +52,18 @@ def config_from_settings(settings: Settings, *, base_url: str | None = None) -> 
 
 
 def build_client(
-    settings: Settings, *, base_url: str | None = None, on_request: RequestObserver | None = None
+    settings: Settings,
+    *,
+    base_url: str | None = None,
+    on_request: RequestObserver | None = None,
+    on_rate_limit_wait: Callable[[float], None] | None = None,
 ) -> KayakoClient:
     """The client wiring uses (``base_url`` overrides the setting, e.g. for the mock on a test port)."""
-    return KayakoClient(config_from_settings(settings, base_url=base_url), on_request=on_request)
+    return KayakoClient(
+        config_from_settings(settings, base_url=base_url),
+        on_request=on_request,
+        on_rate_limit_wait=on_rate_limit_wait,
+    )
 
 
 def build_helpdesk(client: KayakoClient, settings: Settings) -> KayakoHelpDesk:

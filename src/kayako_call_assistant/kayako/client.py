@@ -113,6 +113,7 @@ class KayakoClient:
         transport: httpx.AsyncBaseTransport | None = None,
         on_request: RequestObserver | None = None,
         limiter: RateLimiter | None = None,
+        on_rate_limit_wait: Callable[[float], None] | None = None,
     ) -> None:
         self.config = config
         self._auth: Authenticator = self._make_auth(config)
@@ -133,6 +134,7 @@ class KayakoClient:
         )
         self.cache = ResponseCache(config.cache_ttl_seconds)
         self._on_request = on_request
+        self._on_rate_limit_wait = on_rate_limit_wait
         self.requests_made = 0
 
     @staticmethod
@@ -168,7 +170,9 @@ class KayakoClient:
     # --- one request ---------------------------------------------------------------------------------
 
     async def _send_raw(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        await self.limiter.acquire()
+        waited = await self.limiter.acquire()
+        if waited > 0 and self._on_rate_limit_wait is not None:
+            self._on_rate_limit_wait(waited)
         started = time.perf_counter()
         status = 0
         try:
