@@ -133,6 +133,11 @@ class Settings(BaseSettings):
     outbox_max_attempts: int = Field(
         50, description="Delivery attempts before a case is marked dead (an operator can requeue it)."
     )
+    anonymous_requester_email: str = Field(
+        "unknown-caller@example.invalid",
+        description="Customer (found or created by this email) that cases from callers who gave no email or "
+        "phone are filed under.",
+    )
     outbox_poll_seconds: float = Field(2.0, description="How often an idle outbox worker looks for due work.")
 
     # --- Language model ---------------------------------------------------------------------------------

@@ -120,6 +120,7 @@ async def call_runtime(settings: Settings, *, kayako_base_url: str | None = None
                 max_delay=settings.outbox_max_delay_seconds,
                 max_attempts=settings.outbox_max_attempts,
                 poll_seconds=settings.outbox_poll_seconds,
+                anonymous_requester_email=settings.anonymous_requester_email or None,
             )
             service = CallService(
                 helpdesk=helpdesk,

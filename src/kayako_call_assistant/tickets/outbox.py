@@ -52,6 +52,7 @@ class OutboxWorker:
         batch_size: int = 10,
         poll_seconds: float = 2.0,
         clock: Callable[[], dt.datetime] = utcnow,
+        anonymous_requester_email: str | None = None,
     ) -> None:
         self._outbox = outbox
         self._helpdesk = helpdesk
@@ -63,6 +64,7 @@ class OutboxWorker:
         self._batch_size = batch_size
         self._poll_seconds = poll_seconds
         self._clock = clock
+        self._anonymous_email = anonymous_requester_email
 
     def backoff(self, attempt: int) -> float:
         """Seconds before retry number ``attempt`` (1-based): exponential, capped, with jitter so that many
@@ -76,7 +78,9 @@ class OutboxWorker:
         Raises what the help desk raised; recording the failure is the caller's business (``attempt``).
         """
         draft = CaseDraft.from_json(entry.payload)
-        requester = await find_or_create_requester(self._helpdesk, draft.contact)
+        requester = await find_or_create_requester(
+            self._helpdesk, draft.contact, anonymous_email=self._anonymous_email
+        )
         case = await self._helpdesk.create_case(draft, requester.id)
         await self._outbox.mark_delivered(entry.idempotency_key, case.id)
         call = await self._calls.get_call(entry.call_id)

@@ -10,8 +10,17 @@ from ..ports import HelpDesk
 log = structlog.get_logger(__name__)
 
 
-async def find_or_create_requester(helpdesk: HelpDesk, contact: ContactDetails) -> Person:
-    """Find the caller by email, then by phone; else create them with both identities."""
+async def find_or_create_requester(
+    helpdesk: HelpDesk, contact: ContactDetails, *, anonymous_email: str | None = None
+) -> Person:
+    """Find the caller by email, then by phone; else create them with both identities.
+
+    A caller who left neither (no caller ID, silent before giving details) is filed under the customer with
+    ``anonymous_email``: a case needs a requester, and only an identity lets a lost create be found again.
+    """
+    if not contact.email and not contact.phone and anonymous_email:
+        log.info("requester.anonymous", reason="no email or phone from the caller")
+        contact = ContactDetails(name=contact.name or "Unknown caller", email=anonymous_email)
     if contact.email:
         person = await helpdesk.find_person(email=contact.email)
         if person is not None:
