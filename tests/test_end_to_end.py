@@ -63,6 +63,7 @@ async def test_resolved_and_escalated_calls_leave_records_metrics_and_a_case(tmp
             assert "kca_call_duration_seconds_count" in metrics
             assert 'kca_kayako_requests_total{method="POST"' in metrics
             assert 'kca_model_seconds_count{engine="local",operation="understand"}' in metrics
+            assert "kca_turn_latency_seconds_count" in metrics
             assert 'kca_model_seconds_count{engine="local",operation="answer"}' in metrics
 
             report = await build_report(runtime.calls)

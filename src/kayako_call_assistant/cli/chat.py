@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,8 @@ from rich.console import Console
 from ..calls.flow import CallFlow
 from ..calls.service import CallService
 from ..domain import CallChannel, CallStart, EndCall, FlowAction, Say, Transfer
+from ..observability.logging import bind_call
+from ..observability.metrics import TURN_LATENCY
 from ..settings import Settings
 
 SILENCE = "[silence]"
@@ -51,10 +54,17 @@ def _actions_for(flow: CallFlow, line: str) -> AsyncIterator[FlowAction]:
 
 
 async def _collect(
-    actions: AsyncIterator[FlowAction], on_action: Callable[[FlowAction], None]
+    actions: AsyncIterator[FlowAction],
+    on_action: Callable[[FlowAction], None],
+    first_reply: Callable[[float], None] | None = None,
 ) -> list[FlowAction]:
+    """``first_reply`` gets the seconds from the caller's line to the first thing said back (turn latency)."""
+    started = time.perf_counter()
     collected: list[FlowAction] = []
     async for action in actions:
+        if first_reply is not None and isinstance(action, Say):
+            first_reply(time.perf_counter() - started)
+            first_reply = None
         on_action(action)
         collected.append(action)
     return collected
@@ -70,15 +80,16 @@ async def run_chat(
 ) -> CallFlow:
     """Run one call: the greeting, then each caller line until the flow ends the call or the lines run out."""
     flow = await service.start(CallStart(channel=CallChannel.CHAT, from_number=from_number))
-    on_event(ChatEvent("", await _collect(flow.greet(), on_action), flow.state.value))
-    async for line in lines:
-        if flow.finished:
-            break
-        actions = await _collect(_actions_for(flow, line), on_action)
-        caller_turns = [turn for turn in flow.turns if turn.speaker.value == "caller"]
-        intent = caller_turns[-1].intent if caller_turns else None
-        on_event(ChatEvent(line, actions, flow.state.value, intent))
-    await flow.hung_up()
+    with bind_call(flow.call.call_id):
+        on_event(ChatEvent("", await _collect(flow.greet(), on_action), flow.state.value))
+        async for line in lines:
+            if flow.finished:
+                break
+            actions = await _collect(_actions_for(flow, line), on_action, first_reply=TURN_LATENCY.observe)
+            caller_turns = [turn for turn in flow.turns if turn.speaker.value == "caller"]
+            intent = caller_turns[-1].intent if caller_turns else None
+            on_event(ChatEvent(line, actions, flow.state.value, intent))
+        await flow.hung_up()
     return flow
 
 
