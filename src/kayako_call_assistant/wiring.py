@@ -10,8 +10,6 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from fastapi import APIRouter
-
 from . import kayako
 from .calls.policy import CallPolicy
 from .calls.service import CallService
@@ -144,9 +142,3 @@ async def call_runtime(settings: Settings, *, kayako_base_url: str | None = None
             )
     finally:
         await engine.dispose()
-
-
-@contextlib.asynccontextmanager
-async def telephony_routers(runtime: Runtime) -> AsyncIterator[tuple[APIRouter, ...]]:
-    """The Twilio webhooks and media stream, with the speech engines and call control they need."""
-    yield ()

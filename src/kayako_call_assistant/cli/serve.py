@@ -20,7 +20,7 @@ log = structlog.get_logger(__name__)
 
 async def _serve(settings: Settings) -> None:
     from ..web.app import create_app
-    from ..wiring import call_runtime, telephony_routers
+    from ..wiring import call_runtime
 
     async with contextlib.AsyncExitStack() as stack:
         if not settings.kayako_base_url:
@@ -32,8 +32,7 @@ async def _serve(settings: Settings) -> None:
             url = await stack.enter_async_context(serve_in_background(mock, port=settings.kayako_mock_port))
             log.info("kayako_mock.started", url=f"{url}/api/v1", reason="KCA_KAYAKO_BASE_URL is empty")
         runtime = await stack.enter_async_context(call_runtime(settings))
-        routers = await stack.enter_async_context(telephony_routers(runtime))
-        app = create_app(runtime, extra_routers=routers)
+        app = create_app(runtime)
         config = uvicorn.Config(
             app,
             host=settings.host,

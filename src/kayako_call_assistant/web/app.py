@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import redis.asyncio as redis
 import structlog
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from starlette.responses import Response
@@ -82,7 +82,7 @@ async def _every(
             await asyncio.wait_for(stop.wait(), seconds)
 
 
-def create_app(runtime: Runtime, *, extra_routers: tuple[APIRouter, ...] = ()) -> FastAPI:
+def create_app(runtime: Runtime) -> FastAPI:
     settings = runtime.settings
     handlers = AssistantWebhookHandlers(runtime)
 
@@ -152,6 +152,4 @@ def create_app(runtime: Runtime, *, extra_routers: tuple[APIRouter, ...] = ()) -
                 token=token, secret=secret, store=runtime.stores.webhooks, handlers=handlers
             )
         )
-    for router in extra_routers:
-        app.include_router(router)
     return app
