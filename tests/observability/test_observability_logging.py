@@ -69,3 +69,9 @@ def test_redact_text_keeps_short_numbers_and_non_luhn_cards_become_numbers() -> 
     assert not luhn_valid("4111111111111112")
     assert redact_text("4111111111111112") == "[number]"
     assert redact_text("ref 12345678901234567890") == "ref [number]"
+
+
+def test_timestamps_are_not_mistaken_for_phone_numbers() -> None:
+    stamp = "2026-08-27T03:32:01.718506+00:00"
+    assert redact_text(f"cutoff={stamp}") == f"cutoff={stamp}"
+    assert redact_text("call 415.555.0100 now") == "call [phone] now"

@@ -11,8 +11,9 @@ from collections.abc import Mapping
 from typing import Any
 
 EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
-# Digit runs allowing the separators people and formatters put in phone and card numbers.
-_DIGIT_RUN = re.compile(r"(?<![\w])\+?\d(?:[\d\s\-().]{5,}\d)(?![\w])")
+# Digit runs allowing the separators people and formatters put in phone and card numbers; a run right
+# after a colon is the seconds of a timestamp, not a number to hide.
+_DIGIT_RUN = re.compile(r"(?<![\w:])\+?\d(?:[\d\s\-().]{5,}\d)(?![\w])")
 
 EMAIL_MARK = "[email]"
 PHONE_MARK = "[phone]"
