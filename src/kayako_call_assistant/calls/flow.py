@@ -183,6 +183,9 @@ class CallFlow:
     def caller_pressed(self, digit: str) -> AsyncIterator[FlowAction]:
         return self._reply(self._caller_pressed(digit))
 
+    def transfer_failed(self) -> AsyncIterator[FlowAction]:
+        return self._reply(self._transfer_failed())
+
     async def assistant_cut_off(self, heard_text: str) -> None:
         seq = self.memory.last_assistant_seq
         turn = next((t for t in reversed(self.turns) if t.seq == seq), None)
@@ -533,6 +536,13 @@ class CallFlow:
 
     async def _next_contact_step(self, *, first: bool = False) -> AsyncGenerator[FlowAction, None]:
         memory, contact = self.memory, self._call.contact
+        policy = self._policy
+        quick_transfer = policy.transfer_enabled and not policy.collect_details_before_transfer
+        if first and quick_transfer and self._call.from_number:
+            contact.phone = self._call.from_number
+            async for action in self._file_case(transfer=True, why="transfer_without_details"):
+                yield action
+            return
         intro = f"{phrases.DETAILS_INTRO} " if first else ""
         if not contact.name and "name" not in memory.skipped:
             self._go(CallState.COLLECTING_NAME, "need_name")
@@ -704,9 +714,11 @@ class CallFlow:
         self._call.case_status = case.status
         return case
 
-    async def _file_case(self, *, transfer: bool) -> AsyncGenerator[FlowAction, None]:
+    async def _file_case(
+        self, *, transfer: bool, why: str = "contact_collected"
+    ) -> AsyncGenerator[FlowAction, None]:
         reason = self._call.escalation_reason or phrases.ASKED_FOR_PERSON
-        self._go(CallState.ESCALATING, "contact_collected")
+        self._go(CallState.ESCALATING, why)
         yield Say(phrases.OPENING_CASE)
         entry = await self._store_case(resolved=False)
         await self._deliver_now(entry)
@@ -725,6 +737,14 @@ class CallFlow:
             self._go(CallState.CLOSED, "case_filed_no_agents")
             yield Say(f"{phrases.TEAM_WILL_FOLLOW_UP} {phrases.goodbye(self._policy.helpdesk_name)}")
             yield EndCall(reason=reason)
+
+    async def _transfer_failed(self) -> AsyncGenerator[FlowAction, None]:
+        # The case is already filed (a transfer follows it); the caller is promised a call back instead.
+        self._call.outcome = CallOutcome.ESCALATED
+        self._go(CallState.CLOSED, phrases.TRANSFER_FAILED_REASON)
+        case = f" Your case number is {spell_out_digits(self._call.case_id)}." if self._call.case_id else ""
+        yield Say(f"{phrases.TRANSFER_FAILED}{case} {phrases.goodbye(self._policy.helpdesk_name)}")
+        yield EndCall(reason=phrases.TRANSFER_FAILED_REASON)
 
     # --- repeat, goodbye, silence, abuse, keys -----------------------------------------------------
 

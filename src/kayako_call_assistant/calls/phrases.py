@@ -59,6 +59,8 @@ CASE_LATER_NO_EMAIL = (
 )
 TRANSFERRING = "I'm transferring you to a member of our team now. Please hold."
 TEAM_WILL_FOLLOW_UP = "A member of our team will get back to you."
+TRANSFER_FAILED = "I'm sorry, I couldn't connect you to an agent right now. An agent will call you back."
+TRANSFER_FAILED_REASON = "transfer_failed"
 
 SILENT_WITH_CASE = "I haven't heard from you, so I'll file your request with the details I have."
 SILENT_GOODBYE = "I haven't heard anything, so I'll end the call now. Please call back any time."

@@ -16,6 +16,9 @@ class CallPolicy:
     max_abuse_warnings: int = 1  # abusive turns answered with a warning before the call is closed
     always_human_topics: tuple[str, ...] = DEFAULT_ALWAYS_HUMAN_TOPICS
     transfer_enabled: bool = False  # agents are on duty: escalated calls are handed to a person
+    # With an agent about to answer and the caller's number known from caller ID, the agent can take any
+    # other detail: the case is filed with the caller ID and the caller is not kept on the line for a form.
+    collect_details_before_transfer: bool = False
     case_priority_escalated: str = "High"
     case_priority_resolved: str = "Low"
     case_type: str = "Question"

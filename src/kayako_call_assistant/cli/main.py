@@ -6,6 +6,7 @@ import typer
 
 from ..observability.logging import configure_logging
 from ..settings import Settings
+from .call import call_command
 from .chat import chat_command
 from .db import app as db_app
 from .kayako import app as kayako_app
@@ -13,6 +14,7 @@ from .kayako_mock import kayako_mock_command
 from .kb import app as kb_app
 from .report import report_command
 from .serve import serve_command
+from .speech import stt_command, tts_command
 
 app = typer.Typer(
     no_args_is_help=True, help="Kayako call assistant: an AI agent on a help desk's phone line."
@@ -21,6 +23,9 @@ app.add_typer(db_app, name="db")
 app.add_typer(kayako_app, name="kayako")
 app.add_typer(kb_app, name="kb")
 app.command("chat")(chat_command)
+app.command("call")(call_command)
+app.command("tts")(tts_command)
+app.command("stt")(stt_command)
 app.command("kayako-mock")(kayako_mock_command)
 app.command("serve")(serve_command)
 app.command("report")(report_command)

@@ -1,4 +1,5 @@
-"""`kca serve`: the assistant's HTTP server, with the embedded Kayako mock when no Kayako is configured."""
+"""`kca serve`: the assistant's HTTP server. In development, what is not configured is embedded: the Kayako
+mock when no Kayako is configured, and a fake Twilio REST API when no Twilio account is."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ log = structlog.get_logger(__name__)
 
 async def _serve(settings: Settings) -> None:
     from ..web.app import create_app
-    from ..wiring import call_runtime
+    from ..wiring import call_runtime, telephony_runtime
 
     async with contextlib.AsyncExitStack() as stack:
         if not settings.kayako_base_url:
@@ -31,8 +32,31 @@ async def _serve(settings: Settings) -> None:
             mock = create_mock_app(MockConfig(database=str(settings.data_dir / "kayako-mock.sqlite3")))
             url = await stack.enter_async_context(serve_in_background(mock, port=settings.kayako_mock_port))
             log.info("kayako_mock.started", url=f"{url}/api/v1", reason="KCA_KAYAKO_BASE_URL is empty")
+        if not settings.twilio_account_sid and settings.environment == "development":
+            from ..fakes.twilio_rest import DEVELOPMENT_ACCOUNT_SID, create_default_app
+
+            url = await stack.enter_async_context(
+                serve_in_background(create_default_app(), port=settings.twilio_fake_port)
+            )
+            # A development setup plays a whole deployment: agents on duty behind a queue, unless set otherwise.
+            update: dict[str, object] = {
+                "twilio_account_sid": DEVELOPMENT_ACCOUNT_SID,
+                "twilio_api_base_url": url,
+            }
+            if "transfer_enabled" not in settings.model_fields_set:
+                update["transfer_enabled"] = True
+            if not settings.transfer_target:
+                update["transfer_target"] = "queue:support"
+            settings = settings.model_copy(update=update)
+            log.info(
+                "twilio_fake.started",
+                url=url,
+                reason="KCA_TWILIO_ACCOUNT_SID is empty",
+                transfer_target=settings.transfer_target,
+            )
         runtime = await stack.enter_async_context(call_runtime(settings))
-        app = create_app(runtime)
+        telephony = await stack.enter_async_context(telephony_runtime(settings, runtime))
+        app = create_app(runtime, telephony)
         config = uvicorn.Config(
             app,
             host=settings.host,

@@ -4,7 +4,8 @@
 validates against the request's JSON schema; answers quoting the ``<passage>`` the prompt grounds them in),
 with or without SSE streaming and its final usage chunk. A programmable queue of canned responses adds
 latency, HTTP errors, malformed JSON and streams cut mid-way. ``POST /v1/embeddings`` returns hashed
-bag-of-words vectors; ``GET /v1/models`` lists the models; ``GET /_fake/requests`` shows what was asked.
+bag-of-words vectors; the speech endpoints are in ``openai_audio``; ``GET /v1/models`` lists the models;
+``GET /_fake/requests`` shows what was asked.
 
     uvicorn --factory kayako_call_assistant.fakes.openai_server:create_app --port 8200
 """
@@ -15,7 +16,6 @@ import asyncio
 import base64
 import contextlib
 import hashlib
-import importlib.util
 import itertools
 import json
 import re
@@ -29,6 +29,7 @@ import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from . import openai_audio
 from ..dialogue.entities import parse_case_number, parse_email, parse_phone
 
 _EMBEDDING_DIMENSIONS = 64
@@ -59,6 +60,8 @@ class FakeOpenAIScript:
     queue: deque[CannedResponse] = field(default_factory=deque)
     requests: list[dict[str, Any]] = field(default_factory=list)
     models: tuple[str, ...] = ("gpt-4o-mini", "text-embedding-3-small")
+    transcripts: deque[str] = field(default_factory=deque)  # what the next transcriptions return
+    audio_failures: deque[int] = field(default_factory=deque)  # HTTP statuses of the next audio requests
 
     def push(self, *responses: CannedResponse) -> None:
         self.queue.extend(responses)
@@ -233,10 +236,7 @@ def create_app(script: FakeOpenAIScript | None = None) -> FastAPI:
     app.state.script = state
     ids = itertools.count(1)
 
-    # The speech endpoints live in another module owned by the speech part; mount them when present.
-    if importlib.util.find_spec(f"{__package__}.openai_audio") is not None:
-        openai_audio = importlib.import_module(f"{__package__}.openai_audio")
-        app.include_router(openai_audio.router)
+    app.include_router(openai_audio.router)
 
     @app.post("/v1/chat/completions", response_model=None)
     async def chat_completions(request: Request) -> Response:

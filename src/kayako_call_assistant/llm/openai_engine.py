@@ -59,7 +59,7 @@ def client_from_settings(settings: Settings) -> openai.AsyncOpenAI:
     key = settings.openai_api_key.get_secret_value()
     if not key and not settings.openai_base_url:
         raise ValueError(
-            "KCA_OPENAI_API_KEY is required when KCA_LLM_ENGINE=openai uses the default endpoint"
+            "KCA_OPENAI_API_KEY is required for OpenAI engines (language or speech) on the default endpoint"
         )
     return openai.AsyncOpenAI(
         # A self-hosted OpenAI-compatible server may need no key, but the SDK insists on a non-empty one.

@@ -19,6 +19,7 @@ from starlette.responses import Response
 
 from ..observability.metrics import OUTBOX_DEPTH
 from ..storage import run_purge_schedule
+from ..telephony.router import Telephony, create_twilio_router
 from ..tickets.case_builder import idempotency_key_for
 from ..wiring import Runtime
 from .admin import create_admin_router
@@ -82,7 +83,8 @@ async def _every(
             await asyncio.wait_for(stop.wait(), seconds)
 
 
-def create_app(runtime: Runtime) -> FastAPI:
+def create_app(runtime: Runtime, telephony: Telephony | None = None) -> FastAPI:
+    """``telephony`` mounts the Twilio webhooks and media streams (the server has it; some tests do not)."""
     settings = runtime.settings
     handlers = AssistantWebhookHandlers(runtime)
 
@@ -121,6 +123,10 @@ def create_app(runtime: Runtime) -> FastAPI:
             yield
         finally:
             stop.set()
+            if telephony is not None:
+                tasks += telephony.background  # status-callback finalizations still waiting out their grace
+                for task in telephony.background:
+                    task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
     app = FastAPI(title="Kayako call assistant", lifespan=lifespan)
@@ -144,6 +150,8 @@ def create_app(runtime: Runtime) -> FastAPI:
             on_resend=wake_outbox,
         )
     )
+    if telephony is not None:
+        app.include_router(create_twilio_router(telephony))
     token = settings.kayako_webhook_token.get_secret_value()
     if token:
         secret = settings.kayako_webhook_secret.get_secret_value() or None

@@ -1,0 +1,1 @@
+"""Telephone audio: G.711 μ-law, resampling, WAV files, voice activity detection and end-of-turn detection."""

@@ -1,0 +1,90 @@
+"""End-of-turn detection: turns per-frame voice activity into "the caller started talking" and "the caller
+finished an utterance", with a minimum speech length so coughs and clicks count as neither."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from .vad import FRAME_MS, VoiceActivityDetector
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechStarted:
+    """Enough speech to be sure the caller is talking (the moment barge-in acts on)."""
+
+
+@dataclass(frozen=True, slots=True)
+class UtteranceEnded:
+    """A finished utterance: its audio (with a little lead-in) and how much of it was speech."""
+
+    pcm16: bytes
+    speech_ms: int
+    trailing_silence_ms: int  # how long after the last speech frame the end was declared
+
+
+EndpointEvent = SpeechStarted | UtteranceEnded
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointerConfig:
+    end_of_turn_silence_ms: int = 500
+    min_speech_ms: int = 200
+    max_utterance_ms: int = 30_000
+    lead_in_ms: int = 200  # audio kept from before the first voiced frame, so a soft onset is not clipped
+
+
+class Endpointer:
+    """Feed it 20 ms frames in order; it returns the events each frame completes."""
+
+    def __init__(self, vad: VoiceActivityDetector, config: EndpointerConfig) -> None:
+        self._vad = vad
+        self._config = config
+        self._lead_in: deque[bytes] = deque(maxlen=max(1, config.lead_in_ms // FRAME_MS))
+        self._frames: list[bytes] = []
+        self._voiced_ms = 0
+        self._silence_ms = 0
+        self._confirmed = False
+
+    @property
+    def in_speech(self) -> bool:
+        """The caller is talking now (confirmed speech, end of turn not reached yet)."""
+        return self._confirmed
+
+    def push(self, frame: bytes) -> list[EndpointEvent]:
+        voiced = self._vad.is_speech(frame)
+        if not self._frames:
+            if not voiced:
+                self._lead_in.append(frame)
+                return []
+            self._frames = [*self._lead_in, frame]
+            self._lead_in.clear()
+            self._voiced_ms, self._silence_ms = FRAME_MS, 0
+        else:
+            self._frames.append(frame)
+            if voiced:
+                self._voiced_ms += FRAME_MS
+                self._silence_ms = 0
+            else:
+                self._silence_ms += FRAME_MS
+        config = self._config
+        events: list[EndpointEvent] = []
+        if not self._confirmed:
+            if self._voiced_ms >= config.min_speech_ms:
+                self._confirmed = True
+                events.append(SpeechStarted())
+            elif self._silence_ms >= config.end_of_turn_silence_ms:
+                self._reset()  # too little speech before the pause: noise, not a turn
+            return events
+        too_long = len(self._frames) * FRAME_MS >= config.max_utterance_ms
+        if self._silence_ms >= config.end_of_turn_silence_ms or too_long:
+            events.append(
+                UtteranceEnded(b"".join(self._frames), self._voiced_ms, trailing_silence_ms=self._silence_ms)
+            )
+            self._reset()
+        return events
+
+    def _reset(self) -> None:
+        self._frames = []
+        self._voiced_ms = self._silence_ms = 0
+        self._confirmed = False

@@ -1,0 +1,33 @@
+"""The speech engines the configuration asks for (called from ``wiring`` and the CLI)."""
+
+from __future__ import annotations
+
+import openai
+
+from ..llm.openai_engine import client_from_settings
+from ..ports import SpeechToText, TextToSpeech
+from ..settings import Settings
+from .local_stt import LocalSpeechToText
+from .local_tts import LocalTextToSpeech
+from .openai_stt import OpenAISpeechToText
+from .openai_tts import OpenAITextToSpeech
+
+
+def _client(settings: Settings, timeout: float) -> openai.AsyncOpenAI:
+    return client_from_settings(settings).with_options(timeout=timeout)
+
+
+def speech_to_text_from_settings(settings: Settings, engine: str | None = None) -> SpeechToText:
+    if (engine or settings.stt_engine) == "openai":
+        return OpenAISpeechToText(_client(settings, settings.stt_timeout_seconds), model=settings.stt_model)
+    return LocalSpeechToText(settings.stt_local_model_dir)
+
+
+def text_to_speech_from_settings(settings: Settings, engine: str | None = None) -> TextToSpeech:
+    if (engine or settings.tts_engine) == "openai":
+        return OpenAITextToSpeech(
+            _client(settings, settings.tts_timeout_seconds),
+            model=settings.tts_model,
+            voice=settings.tts_voice,
+        )
+    return LocalTextToSpeech(settings.tts_local_voice, settings.tts_local_words_per_minute)

@@ -1,0 +1,1 @@
+"""Twilio: voice webhooks, Gather turns, media streams and live-call control."""

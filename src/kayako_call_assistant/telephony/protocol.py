@@ -1,0 +1,132 @@
+"""Twilio Media Streams messages: parsing what Twilio sends and building what we send back.
+
+Twilio sends JSON text frames (`connected`, `start`, `media`, `dtmf`, `mark`, `stop`); ``parse`` turns one
+into a typed event or raises ``MalformedMessage`` with a reason fit for a log line, so a broken frame can
+be skipped without ending the call.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class MalformedMessage(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Connected:
+    protocol: str
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    stream_sid: str
+    call_sid: str
+    account_sid: str
+    custom_parameters: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Media:
+    payload: bytes  # raw μ-law, 8 kHz mono
+    timestamp_ms: int
+    track: str
+
+
+@dataclass(frozen=True, slots=True)
+class Dtmf:
+    digit: str
+
+
+@dataclass(frozen=True, slots=True)
+class MarkReached:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Stopped:
+    pass
+
+
+StreamEvent = Connected | Started | Media | Dtmf | MarkReached | Stopped
+
+
+def _section(message: dict[str, Any], name: str) -> dict[str, Any]:
+    section = message.get(name)
+    if not isinstance(section, dict):
+        raise MalformedMessage(f"'{name}' event without a '{name}' object")
+    return section
+
+
+def _string(section: dict[str, Any], key: str, event: str) -> str:
+    value = section.get(key)
+    if not isinstance(value, str) or not value:
+        raise MalformedMessage(f"'{event}' event without '{key}'")
+    return value
+
+
+def parse(text: str | bytes) -> StreamEvent:
+    try:
+        message = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise MalformedMessage(f"not JSON: {error}") from None
+    if not isinstance(message, dict):
+        raise MalformedMessage("not a JSON object")
+    kind = message.get("event")
+    if kind == "media":
+        media = _section(message, "media")
+        try:
+            payload = base64.b64decode(_string(media, "payload", "media"), validate=True)
+            timestamp = int(media.get("timestamp", 0))
+        except (binascii.Error, ValueError, TypeError):
+            raise MalformedMessage("'media' event with a bad payload or timestamp") from None
+        return Media(payload, timestamp, str(media.get("track", "inbound")))
+    if kind == "start":
+        start = _section(message, "start")
+        parameters = start.get("customParameters") or {}
+        if not isinstance(parameters, dict):
+            raise MalformedMessage("'start' event with bad customParameters")
+        stream_sid, call_sid = _string(start, "streamSid", "start"), _string(start, "callSid", "start")
+        if not (stream_sid.isascii() and stream_sid.isalnum() and call_sid.isascii() and call_sid.isalnum()):
+            raise MalformedMessage("'start' event with a malformed streamSid or callSid")
+        return Started(
+            stream_sid=stream_sid,
+            call_sid=call_sid,
+            account_sid=str(start.get("accountSid", "")),
+            custom_parameters={str(k): str(v) for k, v in parameters.items()},
+        )
+    if kind == "dtmf":
+        digit = _string(_section(message, "dtmf"), "digit", "dtmf")
+        if len(digit) != 1 or digit not in "0123456789*#ABCD":
+            raise MalformedMessage(f"'dtmf' event with digit {digit[:8]!r}")
+        return Dtmf(digit)
+    if kind == "mark":
+        return MarkReached(_string(_section(message, "mark"), "name", "mark"))
+    if kind == "stop":
+        return Stopped()
+    if kind == "connected":
+        return Connected(str(message.get("protocol", "")))
+    raise MalformedMessage(f"unknown event {str(kind)[:32]!r}")
+
+
+# --- Outbound ----------------------------------------------------------------------------------------
+# Built by string formatting rather than json.dumps: these are sent fifty times a second per call, and the
+# values (a stream SID, base64 and our own mark names) never need escaping.
+
+
+def media_message(stream_sid: str, ulaw: bytes) -> str:
+    payload = base64.b64encode(ulaw).decode("ascii")
+    return f'{{"event":"media","streamSid":"{stream_sid}","media":{{"payload":"{payload}"}}}}'
+
+
+def mark_message(stream_sid: str, name: str) -> str:
+    return f'{{"event":"mark","streamSid":"{stream_sid}","mark":{{"name":"{name}"}}}}'
+
+
+def clear_message(stream_sid: str) -> str:
+    return f'{{"event":"clear","streamSid":"{stream_sid}"}}'

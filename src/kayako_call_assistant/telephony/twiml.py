@@ -1,0 +1,77 @@
+"""The TwiML this service answers Twilio's voice webhooks with (built with the SDK's ``VoiceResponse``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from twilio.twiml.voice_response import Connect, Gather, VoiceResponse
+
+
+def websocket_url(public_url: str, path: str) -> str:
+    parts = urlsplit(public_url)
+    scheme = "wss" if parts.scheme == "https" else "ws"
+    return urlunsplit((scheme, parts.netloc, parts.path.rstrip("/") + path, "", ""))
+
+
+def http_url(public_url: str, path: str, **query: str) -> str:
+    parts = urlsplit(public_url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/") + path, urlencode(query), ""))
+
+
+def connect_stream(*, public_url: str, caller: str | None, called: str | None) -> str:
+    """Bidirectional media stream; the caller's number travels as a ``<Parameter>`` to the ``start`` message.
+
+    The ``<Hangup>`` after it runs only when the stream ends without a transfer having replaced the call's
+    TwiML, i.e. when this service closed the socket to end the call.
+    """
+    response = VoiceResponse()
+    connect = Connect()
+    stream = connect.stream(
+        url=websocket_url(public_url, "/twilio/media"),
+        name="assistant",
+        status_callback=http_url(public_url, "/twilio/stream-status"),
+        status_callback_method="POST",
+    )
+    if caller:
+        stream.parameter(name="caller", value=caller)
+    if called:
+        stream.parameter(name="called", value=called)
+    response.append(connect)
+    response.hangup()
+    return str(response)
+
+
+def gather_turn(*, sentences: Sequence[str], action_url: str, voice: str, language: str = "en-US") -> str:
+    """One turn of Gather mode: say the reply, then listen for speech or a key; an empty result comes back
+    to the same action (the caller said nothing)."""
+    response = VoiceResponse()
+    gather = Gather(
+        input="speech dtmf",
+        action=action_url,
+        method="POST",
+        speech_timeout="auto",
+        speech_model="phone_call",
+        action_on_empty_result=True,
+        language=language,
+        num_digits=1,
+        finish_on_key="",
+        timeout=8,
+    )
+    for sentence in sentences:
+        gather.say(sentence, voice=voice)
+    response.append(gather)
+    return str(response)
+
+
+def say_and_hang_up(sentences: Sequence[str], *, voice: str) -> str:
+    response = VoiceResponse()
+    for sentence in sentences:
+        response.say(sentence, voice=voice)
+    response.hangup()
+    return str(response)
+
+
+def whisper_url(public_url: str, case_id: int | None) -> str | None:
+    """Where Twilio fetches what the agent hears before a transfer is bridged (the case number)."""
+    return None if case_id is None else http_url(public_url, "/twilio/whisper", case=str(case_id))
