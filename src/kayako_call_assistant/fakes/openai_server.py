@@ -29,8 +29,8 @@ import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from . import openai_audio
 from ..dialogue.entities import parse_case_number, parse_email, parse_phone
+from . import openai_audio
 
 _EMBEDDING_DIMENSIONS = 64
 _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 429: "rate_limit_error"}

@@ -22,7 +22,6 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-
 from ..telephony.signature import DEVELOPMENT_AUTH_TOKEN
 
 DEVELOPMENT_ACCOUNT_SID = "AC" + "0" * 32
