@@ -277,6 +277,18 @@ async def test_keys_zero_hands_off_and_hash_repeats(stores: SqlStores) -> None:
     assert [t.text for t in flow.turns if t.speaker is Speaker.CALLER] == ["[pressed #]", "[pressed 0]"]
 
 
+async def test_a_caller_known_only_by_number_is_not_greeted_with_the_number_as_a_name(
+    stores: SqlStores,
+) -> None:
+    # An earlier call filed a case for caller ID alone, so Kayako named the user after the number.
+    helpdesk = MemoryHelpDesk(people=[Person(id=7, full_name="+14155550199", phones=("+14155550199",))])
+    flow, _actions, spoken = await converse(
+        service_for(stores, helpdesk), ["talk to a human"], from_number="+14155550199"
+    )
+    assert spoken.startswith("Thank you for calling Acme Support.") and "+1415" not in spoken
+    assert flow.call.contact.name is None and "May I have your name" in spoken
+
+
 async def test_known_caller_is_greeted_by_name_with_the_open_case_and_their_email_is_confirmed(
     stores: SqlStores,
 ) -> None:

@@ -28,11 +28,14 @@ def write_wav(path: Path, pcm16: bytes, sample_rate: int) -> None:
 def read_wav(source: Path | bytes) -> tuple[bytes, int]:
     """Mono PCM16 and its rate; stereo is mixed down. Other sample widths are refused with a clear error."""
     handle = io.BytesIO(source) if isinstance(source, bytes) else source.open("rb")
-    with handle, wave.open(handle, "rb") as wav:
-        if wav.getsampwidth() != SAMPLE_WIDTH:
-            raise ValueError(f"only 16-bit PCM WAV is supported, got {8 * wav.getsampwidth()}-bit")
-        channels, rate = wav.getnchannels(), wav.getframerate()
-        frames = wav.readframes(wav.getnframes())
+    try:
+        with handle, wave.open(handle, "rb") as wav:
+            if wav.getsampwidth() != SAMPLE_WIDTH:
+                raise ValueError(f"only 16-bit PCM WAV is supported, got {8 * wav.getsampwidth()}-bit")
+            channels, rate = wav.getnchannels(), wav.getframerate()
+            frames = wav.readframes(wav.getnframes())
+    except (wave.Error, EOFError) as error:
+        raise ValueError(f"not a readable WAV file: {error}") from None
     if channels > 1:
         samples = np.frombuffer(frames, dtype="<i2").reshape(-1, channels).astype(np.int32)
         frames = (samples.sum(axis=1) // channels).astype("<i2").tobytes()

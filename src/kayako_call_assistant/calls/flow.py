@@ -336,9 +336,12 @@ class CallFlow:
                 person, cases = None, []
             if person is not None:
                 self.memory.person_id = person.id
-                self._call.contact.name = person.full_name
                 self.memory.pending_email = person.emails[0] if person.emails else None
-                greeting = f"Hi {person.first_name}, thanks for calling {name}."
+                # A user filed earlier from caller ID alone is named by their number or email: not a name.
+                first = person.first_name
+                if any(ch.isalpha() for ch in first) and "@" not in first:
+                    self._call.contact.name = person.full_name
+                    greeting = f"Hi {first}, thanks for calling {name}."
                 if cases:
                     latest = cases[0]
                     about, status = _spoken_subject(latest.subject), latest.status.lower()

@@ -20,6 +20,7 @@ from ..audio.pcm import resample
 from ..audio.wav import read_wav, write_wav
 from ..domain import CallRecord, Turn, Usage
 from ..settings import Settings
+from ..speech.errors import SpeechError
 from ..telephony.signature import auth_tokens
 from ..telephony.simulator import SimulatedCall, SimulationError
 
@@ -143,7 +144,7 @@ def call_command(
                 output=output,
             )
         )
-    except (SimulationError, OSError) as error:
+    except (SimulationError, SpeechError, OSError, ValueError) as error:
         console.print(f"[red]call failed:[/] {error}")
         raise typer.Exit(1) from None
     if as_json:

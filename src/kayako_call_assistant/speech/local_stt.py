@@ -42,20 +42,13 @@ def _sha256(path: Path) -> str:
 class LocalSpeechToText:
     name = "faster-whisper"
 
-    def __init__(
-        self, model_dir: Path | None = None, *, expected_sha256: str | None = PINNED_MODEL_SHA256
-    ) -> None:
-        """``model_dir`` None: the packaged tiny.en, checked against ``expected_sha256``. A directory of one's
-        own is not checked unless a hash is given with it."""
+    def __init__(self, model_dir: Path | None = None, *, expected_sha256: str | None = None) -> None:
+        """``model_dir`` None: the packaged tiny.en, checked against the pinned hash. A directory of one's
+        own is checked only against an ``expected_sha256`` given with it."""
         self._dir = model_dir or packaged_model_dir()
-        self._expected = expected_sha256 if model_dir is None else None
+        self._expected = expected_sha256 or (PINNED_MODEL_SHA256 if model_dir is None else None)
         self._model: Any = None
         self._lock = threading.Lock()
-
-    def with_expected_hash(self, sha256: str) -> LocalSpeechToText:
-        checked = LocalSpeechToText(self._dir, expected_sha256=sha256)
-        checked._expected = sha256
-        return checked
 
     def _load(self) -> Any:
         with self._lock:

@@ -124,6 +124,7 @@ def create_twilio_router(telephony: Telephony) -> APIRouter:
                 ending = action
         if isinstance(ending, Transfer):
             if t.transfer_target:
+                await flow.hung_up()  # the assistant's part of the call ends here, as on a media stream
                 return transfer_twiml(
                     t.transfer_target,
                     announcement=" ".join(said),
@@ -184,7 +185,7 @@ def create_twilio_router(telephony: Telephony) -> APIRouter:
             "telephony.stream_status",
             call_sid=form.get("CallSid"),
             stream_sid=form.get("StreamSid"),
-            event=event,
+            stream_event=event,
             error=form.get("StreamError"),
         )
         return Response(status_code=204)
