@@ -73,7 +73,7 @@ async def test_the_packaged_model_is_checked_against_its_pinned_hash(tmp_path: P
     stt = LocalSpeechToText(copy, expected_sha256=PINNED_MODEL_SHA256)
     with pytest.raises(SpeechError, match="expected " + PINNED_MODEL_SHA256):
         await stt.transcribe(b"\x00\x00" * 8000, 8000, Usage())
-    with pytest.raises(SpeechError, match="model.bin missing"):
+    with pytest.raises(SpeechError, match=r"model\.bin missing"):
         await LocalSpeechToText(tmp_path / "nowhere").transcribe(b"\x00\x00" * 800, 8000, Usage())
 
 
