@@ -26,7 +26,13 @@ class _EmbeddedServer(uvicorn.Server):
 
 def _config(app: Any, host: str, port: int) -> uvicorn.Config:
     return uvicorn.Config(
-        app, host=host, port=port, log_level="warning", lifespan="on", ws="websockets-sansio"
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        ws="websockets-sansio",
+        ws_per_message_deflate=False,
     )
 
 

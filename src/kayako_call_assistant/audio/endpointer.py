@@ -6,7 +6,19 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
+from .native import audioop
 from .vad import FRAME_MS, VoiceActivityDetector
+
+# Voice activity detectors keep saying "speech" for a while after the voice stops (WebRTC VAD for 100 ms
+# and more): counted from there, the end of a turn would come that much late. The silence before the end
+# of a turn is therefore counted from the last voiced frame that is also loud, within this many dB of the
+# utterance's loudest frame.
+_TRAILING_EDGE_DB = 25.0
+_TRAILING_EDGE_RATIO = 10 ** (-_TRAILING_EDGE_DB / 10)
+
+
+def frame_energy(frame: bytes) -> float:
+    return float(audioop.rms(frame, 2)) ** 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +56,7 @@ class Endpointer:
         self._frames: list[bytes] = []
         self._voiced_ms = 0
         self._silence_ms = 0
+        self._peak_energy = 0.0
         self._confirmed = False
 
     @property
@@ -60,10 +73,14 @@ class Endpointer:
             self._frames = [*self._lead_in, frame]
             self._lead_in.clear()
             self._voiced_ms, self._silence_ms = FRAME_MS, 0
+            self._peak_energy = frame_energy(frame)
         else:
             self._frames.append(frame)
+            energy = frame_energy(frame) if voiced else 0.0
+            self._peak_energy = max(self._peak_energy, energy)
             if voiced:
                 self._voiced_ms += FRAME_MS
+            if voiced and energy >= self._peak_energy * _TRAILING_EDGE_RATIO:
                 self._silence_ms = 0
             else:
                 self._silence_ms += FRAME_MS
@@ -87,4 +104,5 @@ class Endpointer:
     def _reset(self) -> None:
         self._frames = []
         self._voiced_ms = self._silence_ms = 0
+        self._peak_energy = 0.0
         self._confirmed = False

@@ -236,7 +236,10 @@ class CallFlow:
     # --- plumbing ------------------------------------------------------------------------------------
 
     async def _reply(self, actions: AsyncGenerator[FlowAction, None]) -> AsyncIterator[FlowAction]:
-        """Pass the actions on, writing the assistant's turn as it starts and again, complete, as it ends."""
+        """Pass the actions on, writing the assistant's turn as it starts and again, complete, as it ends.
+
+        The first sentence is handed to the transport before its turn is written, so the caller hears it
+        without waiting for the database; the turn is written as soon as the transport asks for more."""
         said: list[str] = []
         turn: Turn | None = None
         try:
@@ -244,17 +247,23 @@ class CallFlow:
                 async for action in stream:
                     if isinstance(action, Say):
                         said.append(action.text)
-                        if turn is None:
-                            turn = await self._record(Speaker.ASSISTANT, action.text)
-                            self.memory.last_assistant_seq = turn.seq
                     yield action
+                    if said and turn is None:
+                        turn = await self._start_reply(said[0])
         finally:
+            if said and turn is None:
+                turn = await self._start_reply(said[0])
             if turn is not None:
                 turn.text = " ".join(said)
                 turn.ended_at = self._deps.clock()
                 await self._deps.calls.add_turn(self._call.call_id, turn)
                 self.memory.last_reply = turn.text
             await self._save()
+
+    async def _start_reply(self, first_sentence: str) -> Turn:
+        turn = await self._record(Speaker.ASSISTANT, first_sentence)
+        self.memory.last_assistant_seq = turn.seq
+        return turn
 
     async def _record(self, speaker: Speaker, text: str, intent: str | None = None) -> Turn:
         now = self._deps.clock()
@@ -371,9 +380,17 @@ class CallFlow:
         self.memory.silences = 0
         understanding = await self._deps.engine.understand(text, self._context(), self._call.usage)
         turn.intent = understanding.intent.value
-        await self._deps.calls.add_turn(self._call.call_id, turn)
-        async for action in self._route(text, understanding):
-            yield action
+        # The turn's words are stored already; its intent is written once the reply has started, so the
+        # caller does not wait on the database twice before hearing anything.
+        intent_stored = False
+        async with contextlib.aclosing(self._route(text, understanding)) as actions:
+            async for action in actions:
+                yield action
+                if not intent_stored:
+                    await self._deps.calls.add_turn(self._call.call_id, turn)
+                    intent_stored = True
+        if not intent_stored:
+            await self._deps.calls.add_turn(self._call.call_id, turn)
 
     async def _route(self, text: str, u: Understanding) -> AsyncGenerator[FlowAction, None]:
         state = self.memory.state

@@ -3,13 +3,13 @@ mock when no Kayako is configured, and a fake Twilio REST API when no Twilio acc
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from typing import Annotated
 
 import structlog
 import typer
 import uvicorn
+import uvloop
 
 from ..observability.logging import configure_logging
 from ..observability.sentry import init_sentry
@@ -66,6 +66,8 @@ async def _serve(settings: Settings) -> None:
             proxy_headers=True,
             forwarded_allow_ips=settings.forwarded_allow_ips,
             ws="websockets-sansio",
+            # Twilio's media frames are small and already compressed audio: deflate only costs CPU.
+            ws_per_message_deflate=False,
             log_config=None,
         )
         log.info("server.listening", url=settings.public_url, bind=f"{settings.host}:{settings.port}")
@@ -85,4 +87,4 @@ def serve_command(
         environment=settings.environment,
         traces_sample_rate=settings.sentry_traces_sample_rate,
     )
-    asyncio.run(_serve(settings))
+    uvloop.run(_serve(settings))

@@ -45,7 +45,16 @@ def create_engine(url: str, *, schema: str | None = None) -> AsyncEngine:
     if parsed.get_backend_name() == "sqlite":
         if schema is not None:
             raise ValueError("a schema can only be chosen on PostgreSQL")
-        engine = create_async_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
+        # One connection: SQLite has one writer at a time anyway, and tasks queueing for the pool wait on
+        # the event loop, where connections contending for the file lock would sleep in SQLite's busy
+        # handler (tens of milliseconds a try) — the turn latency of every call when many speak at once.
+        in_memory = parsed.database in (None, "", ":memory:")  # one shared connection already
+        pool: dict[str, Any] = (
+            {}
+            if in_memory
+            else {"pool_size": 1, "max_overflow": 0, "pool_timeout": SQLITE_BUSY_TIMEOUT_SECONDS}
+        )
+        engine = create_async_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}, **pool)
         _take_over_sqlite_transactions(engine)
         return engine
     connect_args: dict[str, Any] = {}

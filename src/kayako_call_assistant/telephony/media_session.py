@@ -43,7 +43,8 @@ class VoiceConfig:
     filler_after_seconds: float = 1.0
     filler_text: str = "One moment, let me check that."
     max_speech_failures: int = 2  # consecutive transcription failures before the call is closed
-    playback_lead_seconds: float = 0.06  # how far ahead of real time audio is handed to Twilio
+    playback_lead_seconds: float = 0.06  # how far ahead of real time audio is handed to Twilio, at least
+    playback_batch_seconds: float = 0.04  # and at most this much more (frames sent per wake-up)
     finish_timeout_seconds: float = 30.0  # the most the end of a call waits for the turn in progress
 
 
@@ -165,6 +166,7 @@ class MediaStreamSession:
             fallback_tts=self._fallback_tts,
             usage=self._handler.call.usage,
             lead_seconds=self._config.playback_lead_seconds,
+            batch_seconds=self._config.playback_batch_seconds,
             clock=self._clock,
         )
         with bind_call(self._handler.call.call_id):
@@ -342,7 +344,7 @@ class MediaStreamSession:
         assert self._playback is not None
         timeout = self._config.idle_timeout_seconds
         while True:
-            await asyncio.sleep(min(0.25, timeout / 4))
+            await asyncio.sleep(min(0.5, timeout / 4))
             quiet = not (self._busy or self._ending or self._playback.speaking or self._endpointer.in_speech)
             if quiet and self._inbox.empty() and self._clock() - self._last_activity() >= timeout:
                 self._inbox.put_nowait(_Silence())

@@ -76,6 +76,7 @@ class Playback:
         fallback_tts: TextToSpeech | None,
         usage: Usage,
         lead_seconds: float = 0.06,
+        batch_seconds: float = 0.04,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._sid = stream_sid
@@ -84,6 +85,7 @@ class Playback:
         self._fallback = fallback_tts
         self._usage = usage
         self._lead = lead_seconds
+        self._batch = batch_seconds
         self._clock = clock
         self._queue: deque[Segment] = deque()
         self._wake = asyncio.Event()
@@ -243,9 +245,12 @@ class Playback:
         """Send every whole frame of ``ulaw`` at real-time pace; return the part frame left over."""
         usable = len(ulaw) - (0 if flush else len(ulaw) % FRAME_BYTES)
         for offset in range(0, usable, FRAME_BYTES):
-            ahead = self._play_end - self._clock() - self._lead
-            if ahead > 0:
-                await asyncio.sleep(ahead)
+            # Twilio is kept between `lead` and `lead + batch` seconds ahead of the caller's ear: enough to
+            # ride out a late wake-up, little enough that `clear` drops almost nothing, and one wake-up sends
+            # a few frames (a timer per 20 ms frame per call is what limits calls per core).
+            buffered = self._play_end - self._clock()
+            if buffered >= self._lead + self._batch:
+                await asyncio.sleep(buffered - self._lead)
             if generation != self._generation:
                 return b""
             now = self._clock()

@@ -106,6 +106,7 @@ class SimulatedCall:
         self._play_end = 0.0  # when the assistant audio received so far finishes playing
         self._pending_marks: deque[tuple[float, str]] = deque()
         self._last_audio_at = 0.0
+        self._last_frame_at: float | None = None  # the last assistant frame received
         self._seq = 0
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -141,6 +142,7 @@ class SimulatedCall:
             target.url,
             additional_headers=signed_headers(self.auth_token, target.url, {}),
             max_size=2**20,
+            compression=None,  # Twilio does not compress media frames
         )
         await self._send({"event": "connected", "protocol": "Call", "version": "1.0.0"})
         await self._send(
@@ -250,23 +252,20 @@ class SimulatedCall:
 
     async def _send_audio(self) -> None:
         """One inbound frame every 20 ms on an absolute schedule, as a phone line delivers it."""
+        assert self._ws is not None
         started = time.monotonic()
         chunk = 0
         with contextlib.suppress(ConnectionClosed):
             while True:
                 frame = self._uplink.popleft() if self._uplink else _SILENCE_FRAME
                 chunk += 1
-                await self._send(
-                    {
-                        "event": "media",
-                        "streamSid": self.stream_sid,
-                        "media": {
-                            "track": "inbound",
-                            "chunk": str(chunk),
-                            "timestamp": str(int((chunk - 1) * 20)),
-                            "payload": base64.b64encode(frame).decode("ascii"),
-                        },
-                    }
+                # Formatted by hand like the server's outbound frames: fifty a second per simulated call.
+                self._seq += 1
+                payload = base64.b64encode(frame).decode("ascii")
+                await self._ws.send(
+                    f'{{"event":"media","sequenceNumber":"{self._seq}","streamSid":"{self.stream_sid}",'
+                    f'"media":{{"track":"inbound","chunk":"{chunk}","timestamp":"{(chunk - 1) * 20}",'
+                    f'"payload":"{payload}"}}}}'
                 )
                 if frame is not _SILENCE_FRAME:
                     self.last_speech_frame_at = time.monotonic()
@@ -300,8 +299,14 @@ class SimulatedCall:
                         self.answer_started_at = now
                     self.received.media_frames += 1
                     self.received.heard += ulaw
-                    if now - self._last_audio_at < _SAME_UTTERANCE and now > self._play_end + FRAME_SECONDS:
+                    previous = self._last_frame_at
+                    if (
+                        previous is not None
+                        and now - previous < _SAME_UTTERANCE
+                        and now > self._play_end + FRAME_SECONDS
+                    ):
                         self.received.underrun_seconds += now - self._play_end
+                    self._last_frame_at = now
                     self._play_end = max(self._play_end, now) + len(ulaw) / 8000
                     self._last_audio_at = now
                 elif event == "mark":
