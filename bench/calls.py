@@ -1,11 +1,13 @@
 """Simultaneous phone calls against one server process, in real time, with instant fake speech engines and
 the local language engine.
 
-For each N the benchmark starts a fresh server process (the assistant with its Twilio routes, SQLite, the
-Kayako mock in a process of its own) and places N simulated Twilio calls at once from this process, each
-from its own number. Each call hears the greeting, asks a question in one second of real μ-law speech,
-hears the answer, says "yes" when asked whether it helped (the call is resolved), hears the reply and
-hangs up. The fake recogniser knows the two utterances apart by their length.
+For each N the benchmark starts a fresh server process (the assistant with its Twilio routes, SQLite or
+``--database-url``, the Kayako mock in a process of its own) and places N simulated Twilio calls from this
+process, each from its own number. The calls arrive at random over a window of N/10 seconds (at least
+three), and all N then stay in progress together for another 15 seconds. Each call hears the greeting,
+then goes through rounds of a question in one second of real μ-law speech and a "yes" of 0.4 s when asked
+whether the answer helped, each after a pause of 0.3 to 2.5 s, hearing every reply; then it hangs up. The
+fake recogniser knows the two utterances apart by their length.
 
 Reported per N:
 - added latency: from the caller's last speech frame to the first answer frame, minus the configured
@@ -99,7 +101,7 @@ def serve(port: int, kayako_url: str, data_dir: Path, silence_ms: int, database_
                 host="127.0.0.1",
                 port=port,
                 log_level="warning",
-                ws=os.environ.get("WSIMPL", "websockets-sansio"),  # type: ignore[arg-type]
+                ws="websockets-sansio",
                 ws_per_message_deflate=False,
                 backlog=4096,
             )

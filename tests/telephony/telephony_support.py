@@ -13,8 +13,8 @@ from typing import Any
 
 import httpx
 import numpy as np
-from kayako_call_assistant.fakes.twilio_rest import create_app as create_twilio_app
 
+from kayako_call_assistant.fakes.twilio_rest import create_app as create_twilio_app
 from kayako_call_assistant.kayako_mock.app import create_app as create_mock_app
 from kayako_call_assistant.kayako_mock.config import MockConfig
 from kayako_call_assistant.servers import serve_in_background

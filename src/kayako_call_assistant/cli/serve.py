@@ -4,7 +4,7 @@ mock when no Kayako is configured, and a fake Twilio REST API when no Twilio acc
 from __future__ import annotations
 
 import contextlib
-from typing import Annotated
+from typing import Annotated, Any
 
 import structlog
 import typer
@@ -57,21 +57,26 @@ async def _serve(settings: Settings) -> None:
         runtime = await stack.enter_async_context(call_runtime(settings))
         telephony = await stack.enter_async_context(telephony_runtime(settings, runtime))
         app = create_app(runtime, telephony)
-        config = uvicorn.Config(
-            app,
-            host=settings.host,
-            port=settings.port,
-            ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
-            ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
-            proxy_headers=True,
-            forwarded_allow_ips=settings.forwarded_allow_ips,
-            ws="websockets-sansio",
-            # Twilio's media frames are small and already compressed audio: deflate only costs CPU.
-            ws_per_message_deflate=False,
-            log_config=None,
-        )
+        config = server_config(settings, app)
         log.info("server.listening", url=settings.public_url, bind=f"{settings.host}:{settings.port}")
         await uvicorn.Server(config).serve()
+
+
+def server_config(settings: Settings, app: Any) -> uvicorn.Config:
+    """uvicorn's configuration from the settings: bind address, TLS, trusted proxies, WebSockets."""
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
+        ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+        ws="websockets-sansio",
+        # Twilio's media frames are small and already compressed audio: deflate only costs CPU.
+        ws_per_message_deflate=False,
+        log_config=None,
+    )
 
 
 def serve_command(

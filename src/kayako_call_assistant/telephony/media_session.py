@@ -22,7 +22,6 @@ from ..audio.mulaw import ulaw_to_pcm16
 from ..audio.vad import FRAME_BYTES as PCM_FRAME_BYTES
 from ..audio.vad import VoiceActivityDetector
 from ..domain import CallChannel, CallStart, EndCall, FlowAction, Say, Transfer
-from ..observability.logging import bind_call
 from ..observability.metrics import STT_LATENCY, TURN_LATENCY
 from ..ports import CallControl, CallHandler, CallHandlerFactory, SpeechToText, TextToSpeech
 from ..speech.errors import SpeechError
@@ -169,13 +168,14 @@ class MediaStreamSession:
             batch_seconds=self._config.playback_batch_seconds,
             clock=self._clock,
         )
-        with bind_call(self._handler.call.call_id):
-            log.info("telephony.stream_started", call_sid=start.call_sid, stream_sid=start.stream_sid)
-            self._playback.start()
-            self._tasks = [
-                asyncio.create_task(self._turn_worker(), name=f"turns-{start.call_sid}"),
-                asyncio.create_task(self._idle_watch(), name=f"idle-{start.call_sid}"),
-            ]
+        # This task serves this one call to its end: every line it and the tasks it starts log carries the id.
+        structlog.contextvars.bind_contextvars(call_id=self._handler.call.call_id)
+        log.info("telephony.stream_started", call_sid=start.call_sid, stream_sid=start.stream_sid)
+        self._playback.start()
+        self._tasks = [
+            asyncio.create_task(self._turn_worker(), name=f"turns-{start.call_sid}"),
+            asyncio.create_task(self._idle_watch(), name=f"idle-{start.call_sid}"),
+        ]
         self._inbox.put_nowait(None)
 
     def _on_audio(self, ulaw: bytes) -> None:
@@ -362,19 +362,18 @@ class MediaStreamSession:
         handler, playback = self._handler, self._playback
         if handler is None or playback is None:
             return
-        with bind_call(handler.call.call_id):
-            self._ending = True
-            cut = playback.interrupt(send_clear=False) if playback.speaking else None
-            if cut is not None:
-                self._inbox.put_nowait(cut)
-            self._inbox.put_nowait(_HangUp())
-            worker, watcher = self._tasks
-            watcher.cancel()
-            try:
-                await asyncio.wait_for(asyncio.shield(worker), self._config.finish_timeout_seconds)
-            except TimeoutError:
-                log.error("telephony.turn_unfinished_at_hangup", call_sid=self._call_sid)
-                worker.cancel()
-            await playback.close()
-            await handler.hung_up()
-            log.info("telephony.stream_ended", call_sid=self._call_sid, malformed_frames=self._malformed)
+        self._ending = True
+        cut = playback.interrupt(send_clear=False) if playback.speaking else None
+        if cut is not None:
+            self._inbox.put_nowait(cut)
+        self._inbox.put_nowait(_HangUp())
+        worker, watcher = self._tasks
+        watcher.cancel()
+        try:
+            await asyncio.wait_for(asyncio.shield(worker), self._config.finish_timeout_seconds)
+        except TimeoutError:
+            log.error("telephony.turn_unfinished_at_hangup", call_sid=self._call_sid)
+            worker.cancel()
+        await playback.close()
+        await handler.hung_up()
+        log.info("telephony.stream_ended", call_sid=self._call_sid, malformed_frames=self._malformed)
