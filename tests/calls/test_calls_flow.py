@@ -9,6 +9,7 @@ import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
 import structlog
 from calls_support import KeywordEngine, MemoryHelpDesk, WordRetriever
 
@@ -24,12 +25,15 @@ from kayako_call_assistant.domain import (
     CallStart,
     CaseDraft,
     ContactDetails,
+    DialogueContext,
     EndCall,
     FlowAction,
     Person,
     Say,
     Speaker,
     Transfer,
+    Understanding,
+    Usage,
 )
 from kayako_call_assistant.storage import SqlStores
 from kayako_call_assistant.tickets import OutboxWorker
@@ -377,6 +381,40 @@ async def test_barge_in_keeps_only_what_was_heard(stores: SqlStores) -> None:
     assert flow.state.value == "confirming_resolution"
     stored_state = await stores.calls.load_flow_state(flow.call.call_id)
     assert stored_state is not None and stored_state["state"] == "confirming_resolution"
+
+
+class _BrokenEngine(KeywordEngine):
+    async def understand(self, text: str, context: DialogueContext, usage: Usage) -> Understanding:
+        raise RuntimeError("model unreachable")
+
+
+async def test_the_callers_words_are_stored_even_when_understanding_them_fails(stores: SqlStores) -> None:
+    service = CallService(
+        helpdesk=MemoryHelpDesk(),
+        engine=_BrokenEngine(),
+        retriever=WordRetriever(ARTICLES),
+        calls=stores.calls,
+        outbox=stores.outbox,
+        policy=POLICY,
+    )
+    flow = await service.start(CallStart(channel=CallChannel.MEDIA_STREAM))
+    _ = [a async for a in flow.greet()]
+    with pytest.raises(RuntimeError):
+        _ = [a async for a in flow.caller_said("how do I reset my password")]
+    turns = await stores.calls.list_turns(flow.call.call_id)
+    assert turns[-1].speaker is Speaker.CALLER and turns[-1].text == "how do I reset my password"
+
+
+async def test_the_callers_turn_is_stored_with_its_intent_once_the_reply_starts(stores: SqlStores) -> None:
+    flow = await service_for(stores, MemoryHelpDesk()).start(CallStart(channel=CallChannel.MEDIA_STREAM))
+    _ = [a async for a in flow.greet()]
+    stream = flow.caller_said("how do I reset my password")
+    await anext(stream)
+    await anext(stream)  # the transport asks for the second sentence: the caller's turn is written by now
+    turns = await stores.calls.list_turns(flow.call.call_id)
+    caller = [t for t in turns if t.speaker is Speaker.CALLER]
+    assert [(t.text, t.intent) for t in caller] == [("how do I reset my password", "question")]
+    await stream.aclose()
 
 
 async def test_any_worker_can_continue_a_call_from_its_stored_state(stores: SqlStores) -> None:

@@ -139,6 +139,7 @@ async def test_voice_calls_feed_the_speech_and_turn_latency_metrics(tmp_path: Pa
         "kca_turn_latency_seconds_count",
         "kca_audio_transcribed_seconds_total",
         "kca_characters_synthesized_total",
+        "kca_playback_seconds_total",
     ):
         value = re.search(re.escape(series) + r" ([0-9.e+]+)", metrics)
         assert value and float(value.group(1)) > 0, series

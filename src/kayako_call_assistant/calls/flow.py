@@ -266,6 +266,12 @@ class CallFlow:
         return turn
 
     async def _record(self, speaker: Speaker, text: str, intent: str | None = None) -> Turn:
+        turn = self._new_turn(speaker, text, intent)
+        await self._deps.calls.add_turn(self._call.call_id, turn)
+        return turn
+
+    def _new_turn(self, speaker: Speaker, text: str, intent: str | None = None) -> Turn:
+        """A turn in this call's transcript, not yet stored."""
         now = self._deps.clock()
         # A caller turn arrives complete (the transport hands it over when the utterance ended); an
         # assistant turn ends when its last sentence has been said.
@@ -280,7 +286,6 @@ class CallFlow:
         )
         self.memory.next_seq += 1
         self.turns.append(turn)
-        await self._deps.calls.add_turn(self._call.call_id, turn)
         return turn
 
     async def _save(self) -> None:
@@ -376,21 +381,23 @@ class CallFlow:
             async for action in self._caller_silent():
                 yield action
             return
-        turn = await self._record(Speaker.CALLER, text)
-        self.memory.silences = 0
-        understanding = await self._deps.engine.understand(text, self._context(), self._call.usage)
-        turn.intent = understanding.intent.value
-        # The turn's words are stored already; its intent is written once the reply has started, so the
-        # caller does not wait on the database twice before hearing anything.
-        intent_stored = False
-        async with contextlib.aclosing(self._route(text, understanding)) as actions:
-            async for action in actions:
-                yield action
-                if not intent_stored:
-                    await self._deps.calls.add_turn(self._call.call_id, turn)
-                    intent_stored = True
-        if not intent_stored:
-            await self._deps.calls.add_turn(self._call.call_id, turn)
+        # The caller's words are stored once, with their intent, as soon as the reply has started (or the
+        # turn ends without one): the caller does not wait on the database before hearing anything.
+        turn = self._new_turn(Speaker.CALLER, text)
+        stored = False
+        try:
+            self.memory.silences = 0
+            understanding = await self._deps.engine.understand(text, self._context(), self._call.usage)
+            turn.intent = understanding.intent.value
+            async with contextlib.aclosing(self._route(text, understanding)) as actions:
+                async for action in actions:
+                    yield action
+                    if not stored:
+                        stored = True
+                        await self._deps.calls.add_turn(self._call.call_id, turn)
+        finally:
+            if not stored:
+                await self._deps.calls.add_turn(self._call.call_id, turn)
 
     async def _route(self, text: str, u: Understanding) -> AsyncGenerator[FlowAction, None]:
         state = self.memory.state

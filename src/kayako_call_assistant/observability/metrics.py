@@ -27,6 +27,11 @@ ESCALATIONS = Counter("kca_escalations_total", "Escalations by reason.", ["reaso
 TURN_LATENCY = Histogram(
     "kca_turn_latency_seconds", "End of caller speech to the first answer audio.", buckets=_LATENCY_BUCKETS
 )
+PLAYBACK_SECONDS = Counter("kca_playback_seconds_total", "Seconds of assistant speech sent to callers.")
+PLAYBACK_LATE = Counter(
+    "kca_playback_late_seconds_total",
+    "Gaps in the middle of a sentence because its audio left later than the caller's buffer ran out.",
+)
 STT_LATENCY = Histogram(
     "kca_stt_seconds", "Speech-to-text time per utterance.", ["engine"], buckets=_LATENCY_BUCKETS
 )

@@ -20,7 +20,7 @@ import structlog
 from ..audio.mulaw import pcm16_to_ulaw
 from ..audio.pcm import StreamResampler
 from ..domain import Usage
-from ..observability.metrics import TTS_LATENCY
+from ..observability.metrics import PLAYBACK_LATE, PLAYBACK_SECONDS, TTS_LATENCY
 from ..ports import TextToSpeech
 from ..speech.errors import SpeechError
 from . import protocol
@@ -258,7 +258,11 @@ class Playback:
                 segment.play_start = max(now, self._play_end)
                 if segment.on_first_frame is not None:
                     segment.on_first_frame(now)
+            elif now > self._play_end:
+                # Mid-sentence, the caller's buffer ran dry before this frame left: they heard a gap.
+                PLAYBACK_LATE.inc(now - self._play_end)
             await self._send(protocol.media_message(self._sid, ulaw[offset : offset + FRAME_BYTES]))
             segment.frames_sent += 1
             self._play_end = max(self._play_end, now) + FRAME_SECONDS
+            PLAYBACK_SECONDS.inc(FRAME_SECONDS)  # a lock and an add: far below the cost of the send
         return ulaw[usable:]
