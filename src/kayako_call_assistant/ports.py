@@ -181,6 +181,13 @@ class CallStore(Protocol):
 
     async def add_turn(self, call_id: str, turn: Turn) -> None: ...
 
+    async def save_progress(
+        self, call: CallRecord, turns: Sequence[Turn], flow_state: dict[str, Any]
+    ) -> None:
+        """``turns`` (as ``add_turn``), the call's fields (as ``update_call``) and its flow state, in one
+        transaction: what a turn changed is stored together, and many calls share one database."""
+        ...
+
     async def get_call(self, call_id: str) -> CallRecord | None: ...
 
     async def get_call_by_external_id(self, external_id: str) -> CallRecord | None: ...

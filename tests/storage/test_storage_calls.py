@@ -201,3 +201,26 @@ async def test_without_redaction_text_is_stored_verbatim(engine: AsyncEngine) ->
     await store.add_turn("call-1", Turn(Speaker.CALLER, "mail ada@example.com", START))
     [turn] = await store.list_turns("call-1")
     assert turn.text == "mail ada@example.com"
+
+
+async def test_progress_writes_turns_call_and_state_together_or_not_at_all(engine: AsyncEngine) -> None:
+    store = SqlCallStore(engine)
+    await store.create_call(_call())
+    call = _call(outcome=CallOutcome.RESOLVED, ended_at=START + dt.timedelta(minutes=1))
+    said = [
+        Turn(Speaker.CALLER, "how do I reset my password", START, seq=1, intent="question"),
+        Turn(Speaker.ASSISTANT, "Choose Forgot password.", START, seq=2),
+    ]
+    await store.save_progress(call, said, {"state": "closed"})
+    stored = await store.get_call("call-1")
+    assert stored is not None and stored.outcome is CallOutcome.RESOLVED
+    assert [(t.seq, t.text, t.intent) for t in await store.list_turns("call-1")] == [
+        (1, "how do I reset my password", "question"),
+        (2, "Choose Forgot password.", None),
+    ]
+    assert await store.load_flow_state("call-1") == {"state": "closed"}
+
+    with pytest.raises(LookupError):
+        await store.save_progress(_call("ghost"), [Turn(Speaker.CALLER, "hello", START, seq=1)], {})
+    async with engine.connect() as conn:
+        assert (await conn.execute(select(turns).where(turns.c.call_id == "ghost"))).first() is None

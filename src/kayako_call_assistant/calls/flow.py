@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -195,9 +195,8 @@ class CallFlow:
         turn.text = heard_text.strip()
         turn.interrupted = True
         # The store replaces a turn written again with the same seq: the transcript keeps only what was heard.
-        await self._deps.calls.add_turn(self._call.call_id, turn)
+        await self._save([turn])
         log.info("call.cut_off", call_id=self._call.call_id, seq=seq, heard_chars=len(turn.text))
-        await self._deps.calls.save_flow_state(self._call.call_id, self.to_state())
 
     async def hung_up(self) -> None:
         memory = self.memory
@@ -236,10 +235,11 @@ class CallFlow:
     # --- plumbing ------------------------------------------------------------------------------------
 
     async def _reply(self, actions: AsyncGenerator[FlowAction, None]) -> AsyncIterator[FlowAction]:
-        """Pass the actions on, writing the assistant's turn as it starts and again, complete, as it ends.
+        """Pass the actions on; when they end, write the assistant's turn with the call and its state.
 
-        The first sentence is handed to the transport before its turn is written, so the caller hears it
-        without waiting for the database; the turn is written as soon as the transport asks for more."""
+        Nothing is written before the first sentence reaches the transport, and a turn costs the database
+        one transaction for the reply (and one for the caller's words): with many calls on one database,
+        a call that waits on its own writes is a call whose next answer is late."""
         said: list[str] = []
         turn: Turn | None = None
         try:
@@ -247,23 +247,16 @@ class CallFlow:
                 async for action in stream:
                     if isinstance(action, Say):
                         said.append(action.text)
+                        if turn is None:
+                            turn = self._new_turn(Speaker.ASSISTANT, action.text)
+                            self.memory.last_assistant_seq = turn.seq
                     yield action
-                    if said and turn is None:
-                        turn = await self._start_reply(said[0])
         finally:
-            if said and turn is None:
-                turn = await self._start_reply(said[0])
             if turn is not None:
                 turn.text = " ".join(said)
                 turn.ended_at = self._deps.clock()
-                await self._deps.calls.add_turn(self._call.call_id, turn)
                 self.memory.last_reply = turn.text
-            await self._save()
-
-    async def _start_reply(self, first_sentence: str) -> Turn:
-        turn = await self._record(Speaker.ASSISTANT, first_sentence)
-        self.memory.last_assistant_seq = turn.seq
-        return turn
+            await self._save([turn] if turn is not None else [])
 
     async def _record(self, speaker: Speaker, text: str, intent: str | None = None) -> Turn:
         turn = self._new_turn(speaker, text, intent)
@@ -288,14 +281,13 @@ class CallFlow:
         self.turns.append(turn)
         return turn
 
-    async def _save(self) -> None:
+    async def _save(self, turns: Sequence[Turn] = ()) -> None:
         if self.memory.case_key is not None and self._call.case_id is None:
             # The outbox worker may have delivered the case since: never write the call back without it.
             entry = await self._deps.outbox.get(self.memory.case_key)
             if entry is not None and entry.case_id is not None:
                 self._call.case_id = entry.case_id
-        await self._deps.calls.update_call(self._call)
-        await self._deps.calls.save_flow_state(self._call.call_id, self.to_state())
+        await self._deps.calls.save_progress(self._call, turns, self.to_state())
 
     def _go(
         self,

@@ -7,6 +7,7 @@ makes every transport — media stream, Gather, chat — counted the same way.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 from ..domain import CallOutcome, CallRecord, Turn
@@ -25,17 +26,32 @@ class MeteredCallStore:
         CALLS_ACTIVE.inc()
 
     async def update_call(self, call: CallRecord) -> None:
+        final = self._price(call)
+        await self._inner.update_call(call)
+        self._count(call, final)
+
+    async def add_turn(self, call_id: str, turn: Turn) -> None:
+        await self._inner.add_turn(call_id, turn)
+
+    async def save_progress(
+        self, call: CallRecord, turns: Sequence[Turn], flow_state: dict[str, Any]
+    ) -> None:
+        final = self._price(call)
+        await self._inner.save_progress(call, turns, flow_state)
+        self._count(call, final)
+
+    def _price(self, call: CallRecord) -> bool:
+        """Price a finished call before it is written; True when it is finished."""
         final = call.outcome is not CallOutcome.IN_PROGRESS and call.ended_at is not None
         if final:
             call.cost_usd = estimate_cost(call.usage, self._prices)
-        await self._inner.update_call(call)
+        return final
+
+    def _count(self, call: CallRecord, final: bool) -> None:
         if final and call.call_id not in self._finalized:
             self._finalized.add(call.call_id)
             CALLS_ACTIVE.dec()
             record_finished_call(call)
-
-    async def add_turn(self, call_id: str, turn: Turn) -> None:
-        await self._inner.add_turn(call_id, turn)
 
     async def get_call(self, call_id: str) -> CallRecord | None:
         return await self._inner.get_call(call_id)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import RowMapping, select, update
+from sqlalchemy import RowMapping, Update, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..domain import CallChannel, CallOutcome, CallRecord, ContactDetails, Speaker, Turn, Usage, utcnow
 from .database import dialect_insert
@@ -110,16 +110,34 @@ class SqlCallStore:
     async def update_call(self, call: CallRecord) -> None:
         """Write the scalar fields. ``case_status`` is written only when set: Kayako webhooks keep it in step,
         and a call flow holding an older copy of the record must not blank it."""
-        values = _call_values(call) | {"updated_at": utcnow()}
-        if call.case_status is not None:
-            values["case_status"] = call.case_status
         async with self._engine.begin() as conn:
-            result = await conn.execute(update(calls).where(calls.c.call_id == call.call_id).values(**values))
+            result = await conn.execute(self._update(call))
         if result.rowcount == 0:
             raise LookupError(f"no call {call.call_id!r} to update")
 
     async def add_turn(self, call_id: str, turn: Turn) -> None:
         """Store a turn; a turn with the same ``seq`` replaces the stored one (a barge-in shortens it)."""
+        async with self._engine.begin() as conn:
+            await self._upsert_turn(conn, call_id, turn)
+
+    async def save_progress(
+        self, call: CallRecord, turns: Sequence[Turn], flow_state: dict[str, Any]
+    ) -> None:
+        async with self._engine.begin() as conn:
+            for turn in turns:
+                await self._upsert_turn(conn, call.call_id, turn)
+            result = await conn.execute(self._update(call).values(flow_state=flow_state))
+        if result.rowcount == 0:
+            raise LookupError(f"no call {call.call_id!r} to update")
+
+    @staticmethod
+    def _update(call: CallRecord) -> Update:
+        values = _call_values(call) | {"updated_at": utcnow()}
+        if call.case_status is not None:
+            values["case_status"] = call.case_status
+        return update(calls).where(calls.c.call_id == call.call_id).values(**values)
+
+    async def _upsert_turn(self, conn: AsyncConnection, call_id: str, turn: Turn) -> None:
         text = self._redact(turn.text) if self._redact is not None else turn.text
         values = {
             "call_id": call_id,
@@ -131,16 +149,15 @@ class SqlCallStore:
             "interrupted": turn.interrupted,
             "intent": turn.intent,
         }
-        async with self._engine.begin() as conn:
-            insert = dialect_insert(conn.dialect.name, turns).values(**values)
-            statement = insert.on_conflict_do_update(
-                index_elements=[turns.c.call_id, turns.c.seq],
-                set_={name: value for name, value in values.items() if name not in {"call_id", "seq"}},
-            )
-            try:
-                await conn.execute(statement)
-            except IntegrityError as error:
-                raise LookupError(f"no call {call_id!r} to add a turn to") from error
+        insert = dialect_insert(conn.dialect.name, turns).values(**values)
+        statement = insert.on_conflict_do_update(
+            index_elements=[turns.c.call_id, turns.c.seq],
+            set_={name: value for name, value in values.items() if name not in {"call_id", "seq"}},
+        )
+        try:
+            await conn.execute(statement)
+        except IntegrityError as error:
+            raise LookupError(f"no call {call_id!r} to add a turn to") from error
 
     async def get_call(self, call_id: str) -> CallRecord | None:
         return await self._one(select(*_CALL_COLUMNS).where(calls.c.call_id == call_id))
