@@ -41,6 +41,7 @@ from typing import Any
 import httpx
 import numpy as np
 import uvloop
+from prometheus_client.parser import text_string_to_metric_families
 
 from kayako_call_assistant.telephony.signature import DEVELOPMENT_AUTH_TOKEN
 from kayako_call_assistant.telephony.simulator import SimulatedCall
@@ -71,6 +72,7 @@ def serve(port: int, kayako_url: str, data_dir: Path, silence_ms: int, database_
             usage.audio_seconds_transcribed += seconds
             return Transcript(QUESTION if seconds > 1.3 else CONFIRMATION)
 
+    from kayako_call_assistant.cli.serve import server_config
     from kayako_call_assistant.observability.logging import configure_logging
     from kayako_call_assistant.settings import Settings
     from kayako_call_assistant.web.app import create_app
@@ -83,6 +85,8 @@ def serve(port: int, kayako_url: str, data_dir: Path, silence_ms: int, database_
         kayako_requests_per_minute=100_000,
         database_url=database_url or f"sqlite+aiosqlite:///{data_dir / 'bench.db'}",
         data_dir=data_dir,
+        host="127.0.0.1",
+        port=port,
         public_url=f"http://127.0.0.1:{port}",
         end_of_turn_silence_ms=silence_ms,
         idle_timeout_seconds=60.0,
@@ -98,15 +102,8 @@ def serve(port: int, kayako_url: str, data_dir: Path, silence_ms: int, database_
                 tts=ToneTextToSpeech(seconds_per_character=SECONDS_PER_CHARACTER),
                 fallback_tts=None,
             )
-            config = uvicorn.Config(
-                create_app(runtime, telephony),
-                host="127.0.0.1",
-                port=port,
-                log_level="warning",
-                ws="websockets-sansio",
-                ws_per_message_deflate=False,
-                backlog=4096,
-            )
+            config = server_config(settings, create_app(runtime, telephony))
+            config.backlog = 4096  # hundreds of calls connect within seconds
             await uvicorn.Server(config).serve()
 
     uvloop.run(main())
@@ -188,12 +185,12 @@ async def playback_seconds(base_url: str) -> tuple[float, float]:
     """The server's speech sent and late-audio seconds so far, from its /metrics."""
     async with httpx.AsyncClient() as client:
         text = (await client.get(f"{base_url}/metrics")).text
-    values = {}
-    for line in text.splitlines():
-        name, _, value = line.partition(" ")
-        if name in ("kca_playback_seconds_total", "kca_playback_late_seconds_total"):
-            values[name] = float(value)
-    return values.get("kca_playback_seconds_total", 0.0), values.get("kca_playback_late_seconds_total", 0.0)
+    totals = {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+    return totals.get("kca_playback_seconds_total", 0.0), totals.get("kca_playback_late_seconds_total", 0.0)
 
 
 async def wait_healthy(url: str, process: subprocess.Popen[bytes]) -> None:

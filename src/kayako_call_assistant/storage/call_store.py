@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import RowMapping, Update, select, update
+from sqlalchemy import RowMapping, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -110,10 +110,7 @@ class SqlCallStore:
     async def update_call(self, call: CallRecord) -> None:
         """Write the scalar fields. ``case_status`` is written only when set: Kayako webhooks keep it in step,
         and a call flow holding an older copy of the record must not blank it."""
-        async with self._engine.begin() as conn:
-            result = await conn.execute(self._update(call))
-        if result.rowcount == 0:
-            raise LookupError(f"no call {call.call_id!r} to update")
+        await self._write(call, (), {})
 
     async def add_turn(self, call_id: str, turn: Turn) -> None:
         """Store a turn; a turn with the same ``seq`` replaces the stored one (a barge-in shortens it)."""
@@ -123,19 +120,18 @@ class SqlCallStore:
     async def save_progress(
         self, call: CallRecord, turns: Sequence[Turn], flow_state: dict[str, Any]
     ) -> None:
+        await self._write(call, turns, {"flow_state": flow_state})
+
+    async def _write(self, call: CallRecord, turns: Sequence[Turn], extra: dict[str, Any]) -> None:
+        values = _call_values(call) | {"updated_at": utcnow()} | extra
+        if call.case_status is not None:
+            values["case_status"] = call.case_status
         async with self._engine.begin() as conn:
             for turn in turns:
                 await self._upsert_turn(conn, call.call_id, turn)
-            result = await conn.execute(self._update(call).values(flow_state=flow_state))
+            result = await conn.execute(update(calls).where(calls.c.call_id == call.call_id).values(**values))
         if result.rowcount == 0:
             raise LookupError(f"no call {call.call_id!r} to update")
-
-    @staticmethod
-    def _update(call: CallRecord) -> Update:
-        values = _call_values(call) | {"updated_at": utcnow()}
-        if call.case_status is not None:
-            values["case_status"] = call.case_status
-        return update(calls).where(calls.c.call_id == call.call_id).values(**values)
 
     async def _upsert_turn(self, conn: AsyncConnection, call_id: str, turn: Turn) -> None:
         text = self._redact(turn.text) if self._redact is not None else turn.text

@@ -195,6 +195,8 @@ class Playback:
                 await self._play(segment, generation)
             except Exception:
                 log.exception("telephony.playback_failed", text_chars=len(segment.text))
+            finally:
+                PLAYBACK_SECONDS.inc(segment.seconds)  # once per sentence, cut off or not: not per frame
             if generation != self._generation:
                 continue
             self._current = None
@@ -264,5 +266,4 @@ class Playback:
             await self._send(protocol.media_message(self._sid, ulaw[offset : offset + FRAME_BYTES]))
             segment.frames_sent += 1
             self._play_end = max(self._play_end, now) + FRAME_SECONDS
-            PLAYBACK_SECONDS.inc(FRAME_SECONDS)  # a lock and an add: far below the cost of the send
         return ulaw[usable:]
