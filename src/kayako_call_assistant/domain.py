@@ -194,6 +194,24 @@ class SearchHit:
     relevance: float  # calibrated to [0, 1]; compared with the answer threshold
 
 
+class AnswerVerdict(enum.StrEnum):
+    """What the help-center evidence allows the call to do with a question."""
+
+    ANSWER = "answer"  # one article answers it: read it
+    CLARIFY = "clarify"  # two articles are close: ask the caller which one they mean
+    NONE = "none"  # nothing good enough: do not read an article
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """The answer gate's decision on a question, with the evidence and its reason (logged as a decision)."""
+
+    verdict: AnswerVerdict
+    hits: list[SearchHit]  # best first, one per article, excluded articles left out
+    confidence: float  # in [0, 1]: the gate's belief that ``hits[0]`` answers the question
+    reason: str  # e.g. "above_threshold", "below_threshold", "ambiguous_top_two"
+
+
 # --- Understanding ----------------------------------------------------------------------------------
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from .domain import (
+    Assessment,
     CallRecord,
     CallStart,
     CaseDraft,
@@ -82,6 +83,13 @@ class Retriever(Protocol):
     answer_threshold: float  # a hit whose ``relevance`` is below this is not good enough to answer from
 
     async def search(self, query: str, top: int = 3) -> list[SearchHit]: ...
+
+    async def assess(self, query: str, *, exclude: frozenset[int] = frozenset(), top: int = 3) -> Assessment:
+        """Search and decide: answer from ``hits[0]``, ask which of ``hits[0:2]`` is meant, or neither.
+
+        ``exclude`` holds article ids already offered on this call. Raises what ``search`` raises.
+        """
+        ...
 
 
 class Embedder(Protocol):

@@ -6,6 +6,8 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
 from kayako_call_assistant.domain import (
+    AnswerVerdict,
+    Assessment,
     CaseDraft,
     CaseInfo,
     CaseSummary,
@@ -177,3 +179,11 @@ class WordRetriever:
                 share = len(found) / len(words)
                 hits.append(SearchHit(Passage(article_id, title, text), score=share, relevance=share))
         return sorted(hits, key=lambda hit: -hit.score)[:top]
+
+    async def assess(self, query: str, *, exclude: frozenset[int] = frozenset(), top: int = 3) -> Assessment:
+        hits = [
+            h for h in await self.search(query, top + len(exclude)) if h.passage.article_id not in exclude
+        ]
+        best = hits[0].relevance if hits else 0.0
+        verdict = AnswerVerdict.ANSWER if hits and best >= self.answer_threshold else AnswerVerdict.NONE
+        return Assessment(verdict, hits[:top], confidence=best, reason="word_share")

@@ -27,6 +27,7 @@ from ..dialogue.entities import (
 )
 from ..dialogue.speech_text import speakable
 from ..domain import (
+    AnswerVerdict,
     CallOutcome,
     CallRecord,
     CaseInfo,
@@ -460,20 +461,22 @@ class CallFlow:
     ) -> AsyncGenerator[FlowAction, None]:
         self._go(CallState.ANSWERING, "retry_answer" if retry else "question", u)
         try:
-            hits = await self._deps.retriever.search(question, top=self._policy.answer_search_top)
+            offered = frozenset(article.id for article in self.memory.offered)
+            assessment = await self._deps.retriever.assess(
+                question, exclude=offered, top=self._policy.answer_search_top
+            )
         except Exception:
             log.exception("call.search_failed", call_id=self._call.call_id)
             async for action in self._escalate(phrases.HELP_CENTER_UNAVAILABLE, u):
                 yield action
             return
-        offered = {article.id for article in self.memory.offered}
-        fresh = [hit for hit in hits if hit.passage.article_id not in offered]
-        best = fresh[0] if fresh else None
-        relevance = best.relevance if best else 0.0
-        if best is None or relevance < self._deps.retriever.answer_threshold:
+        fresh = assessment.hits
+        relevance = assessment.confidence
+        if assessment.verdict is not AnswerVerdict.ANSWER or not fresh:
             async for action in self._escalate(phrases.NO_RELEVANT_ARTICLE, u, relevance=relevance):
                 yield action
             return
+        best = fresh[0]
         article_id = best.passage.article_id
         passages = [hit.passage for hit in fresh if hit.passage.article_id == article_id]
         self.memory.offered.append(OfferedArticle(id=article_id, title=best.passage.title))

@@ -13,7 +13,7 @@ import math
 
 import structlog
 
-from ..domain import HelpArticle, SearchHit
+from ..domain import AnswerVerdict, Assessment, HelpArticle, SearchHit
 from ..ports import Embedder, HelpDesk
 from .index import KnowledgeIndex
 from .query import clean_query
@@ -112,3 +112,12 @@ class KnowledgeBase:
             if len(hits) == top:
                 break
         return hits
+
+    async def assess(self, query: str, *, exclude: frozenset[int] = frozenset(), top: int = 3) -> Assessment:
+        """The answer gate: the best fresh article answers when its relevance reaches the threshold."""
+        hits = await self.search(query, top=top + len(exclude))
+        fresh = [hit for hit in hits if hit.passage.article_id not in exclude][:top]
+        best = fresh[0].relevance if fresh else 0.0
+        if fresh and best >= self.answer_threshold:
+            return Assessment(AnswerVerdict.ANSWER, fresh, confidence=best, reason="above_threshold")
+        return Assessment(AnswerVerdict.NONE, fresh, confidence=best, reason="below_threshold")
