@@ -86,6 +86,9 @@ class CallRecord:
     external_id: str | None = None  # Twilio CallSid
     from_number: str | None = None
     to_number: str | None = None
+    # STIR/SHAKEN attestation of the caller ID from the signed voice webhook ("A", "B", "C"; Twilio's
+    # StirVerstat "TN-Validation-Passed-A" is stored as "A"); None when absent or not a phone call.
+    caller_attestation: str | None = None
     ended_at: dt.datetime | None = None
     outcome: CallOutcome = CallOutcome.IN_PROGRESS
     escalation_reason: str | None = None
@@ -308,3 +311,4 @@ class CallStart:
     external_id: str | None = None
     from_number: str | None = None
     to_number: str | None = None
+    caller_attestation: str | None = None  # see CallRecord.caller_attestation; only from a signed source

@@ -63,6 +63,7 @@ class CallService:
             external_id=start.external_id,
             from_number=start.from_number,
             to_number=start.to_number,
+            caller_attestation=start.caller_attestation,
         )
         await self._calls.create_call(call)
         flow = CallFlow(call=call, deps=self._deps)
