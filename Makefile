@@ -18,6 +18,8 @@ run: $(STAMP)
 	$(BIN)/kca serve
 
 test: $(STAMP)
+	@# deploy: Debian test tools (promtool, chromium); required under CI, installed when missing and root.
+	@if [ "$$CI" = true ] || [ "$$(id -u)" = 0 ]; then scripts/install-test-deps.sh; fi
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)

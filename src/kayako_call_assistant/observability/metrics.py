@@ -55,6 +55,14 @@ MODEL_TOKENS = Counter("kca_model_tokens_total", "Language model tokens.", ["dir
 AUDIO_TRANSCRIBED = Counter("kca_audio_transcribed_seconds_total", "Seconds of audio sent to speech-to-text.")
 CHARACTERS_SYNTHESIZED = Counter("kca_characters_synthesized_total", "Characters sent to text-to-speech.")
 COST = Counter("kca_cost_usd_total", "Estimated cost of finished calls.")
+# deploy: alert inputs (deploy/prometheus/alerts.yml)
+MODEL_FALLBACKS = Counter(
+    "kca_model_fallbacks_total",
+    "Language model operations the fallback engine served (primary failed or its breaker was open).",
+    ["operation"],
+)
+READY = Gauge("kca_ready", "1 when the last readiness probe of this process passed, 0 when it failed.")
+DRAINING = Gauge("kca_draining", "1 while this process drains after SIGTERM (no new calls), else 0.")
 
 _finished = {"all": 0, "resolved": 0}
 
