@@ -289,6 +289,12 @@ class Settings(BaseSettings):
         description="Proxies whose X-Forwarded-* headers are trusted (uvicorn's forwarded_allow_ips).",
     )
     max_body_bytes: int = Field(1_048_576, description="Largest request body accepted (HTTP 413 above it).")
+    drain_seconds: float = Field(
+        900.0,
+        ge=0,
+        description="After SIGTERM: how long live calls may go on before the process stops (new calls are "
+        "sent to other replicas meanwhile). Keep below the orchestrator's termination grace period.",
+    )
 
 
 @lru_cache(maxsize=1)
