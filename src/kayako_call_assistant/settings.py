@@ -77,6 +77,13 @@ class Settings(BaseSettings):
         "MAIL",
         description="Channel of a new case's first post: `MAIL` (the requester is emailed) or `NOTE` (internal).",
     )
+    kayako_channel_id: int | None = Field(
+        None,
+        description=(
+            "Id of the mailbox channel new `MAIL` cases are filed on; empty: the first `MAIL` channel "
+            "`GET /cases/channels` lists (cached). Not used for `NOTE` cases."
+        ),
+    )
 
     # --- Storage and shared state ----------------------------------------------------------------------
     database_url: str = Field(
@@ -137,6 +144,14 @@ class Settings(BaseSettings):
     outbox_max_delay_seconds: float = Field(300.0, description="Longest retry delay of an undelivered case.")
     outbox_max_attempts: int = Field(
         50, description="Delivery attempts before a case is marked dead (an operator can requeue it)."
+    )
+    outbox_lease_seconds: float = Field(
+        60.0,
+        ge=3.0,
+        description=(
+            "Lease of a case being delivered; renewed every third of it while the delivery runs, so it only "
+            "bounds how long a case waits after its deliverer died."
+        ),
     )
     anonymous_requester_email: str = Field(
         "unknown-caller@example.invalid",

@@ -18,9 +18,9 @@ from .llm.engines import embedder_from_settings, language_engine_from_settings
 from .observability import metrics
 from .observability.call_metrics import MeteredCallStore
 from .observability.engine_metrics import MeteredLanguageEngine
-from .observability.metrics import PriceTable
+from .observability.metrics import PriceTable, count_repair
 from .observability.redact import redact_text
-from .ports import HelpDesk, LanguageEngine
+from .ports import CallStore, HelpDesk, LanguageEngine, OutboxStore
 from .settings import Settings
 from .storage import SqlStores, create_engine, database_url, upgrade
 from .telephony.router import Telephony
@@ -94,6 +94,24 @@ class Runtime:
     call_service: CallService
 
 
+def outbox_worker_from_settings(
+    settings: Settings, outbox: OutboxStore, helpdesk: HelpDesk, calls: CallStore
+) -> OutboxWorker:
+    """The case outbox worker (the server's, and `kca outbox requeue --now`'s)."""
+    return OutboxWorker(
+        outbox,
+        helpdesk,
+        calls,
+        base_delay=settings.outbox_base_delay_seconds,
+        max_delay=settings.outbox_max_delay_seconds,
+        max_attempts=settings.outbox_max_attempts,
+        lease_seconds=settings.outbox_lease_seconds,
+        poll_seconds=settings.outbox_poll_seconds,
+        anonymous_requester_email=settings.anonymous_requester_email or None,
+        on_repair=count_repair,
+    )
+
+
 @contextlib.asynccontextmanager
 async def call_runtime(settings: Settings, *, kayako_base_url: str | None = None) -> AsyncIterator[Runtime]:
     """Open the migrated database, the Kayako client and the knowledge base; assemble the call service."""
@@ -112,16 +130,7 @@ async def call_runtime(settings: Settings, *, kayako_base_url: str | None = None
             )
             await knowledge.sync()
             calls = MeteredCallStore(stores.calls, prices_from_settings(settings))
-            worker = OutboxWorker(
-                stores.outbox,
-                helpdesk,
-                calls,
-                base_delay=settings.outbox_base_delay_seconds,
-                max_delay=settings.outbox_max_delay_seconds,
-                max_attempts=settings.outbox_max_attempts,
-                poll_seconds=settings.outbox_poll_seconds,
-                anonymous_requester_email=settings.anonymous_requester_email or None,
-            )
+            worker = outbox_worker_from_settings(settings, stores.outbox, helpdesk, calls)
             service = CallService(
                 helpdesk=helpdesk,
                 engine=language,

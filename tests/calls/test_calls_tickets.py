@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
+import pytest
 from calls_support import MemoryHelpDesk
 
 from kayako_call_assistant.domain import (
@@ -31,6 +32,7 @@ from kayako_call_assistant.tickets import (
     find_or_create_requester,
 )
 from kayako_call_assistant.tickets.outbox import is_permanent
+from kayako_call_assistant.tickets.requester import e164_or_none
 
 T0 = dt.datetime(2026, 1, 5, 14, 30, 0, tzinfo=dt.UTC)
 
@@ -117,9 +119,21 @@ async def test_requester_found_by_email_then_phone_else_created_with_both() -> N
     assert by_email == jane and by_phone == jane
     assert helpdesk.lookups == [("jane@example.com", None), ("other@x.org", None), (None, "+14155550100")]
     created = await find_or_create_requester(
-        helpdesk, ContactDetails(name="Bo", email="bo@x.org", phone="+1555")
+        helpdesk, ContactDetails(name="Bo", email="bo@x.org", phone="+1 (415) 555-0155")
     )
-    assert created.id != jane.id and created.emails == ("bo@x.org",) and created.phones == ("+1555",)
+    assert created.id != jane.id and created.emails == ("bo@x.org",) and created.phones == ("+14155550155",)
+
+
+@pytest.mark.parametrize(
+    "caller_id", ["anonymous", "restricted", "unavailable", "unknown", "", "+1555", "4155550155"]
+)
+async def test_a_caller_id_that_is_not_e164_is_no_identity(caller_id: str) -> None:
+    assert e164_or_none(caller_id) is None
+    helpdesk = MemoryHelpDesk()
+    person = await find_or_create_requester(
+        helpdesk, ContactDetails(phone=caller_id), anonymous_email="unknown-caller@example.invalid"
+    )
+    assert person.emails == ("unknown-caller@example.invalid",) and person.phones == ()
 
 
 def _draft(key: str) -> CaseDraft:

@@ -31,7 +31,8 @@ async def _report(settings: Settings, since: dt.datetime | None, until: dt.datet
     engine = create_engine(database_url(settings))
     try:
         await upgrade(engine)
-        return await build_report(SqlStores(engine).calls, since=since, until=until)
+        stores = SqlStores(engine)
+        return await build_report(stores.calls, since=since, until=until, outbox=stores.outbox)
     finally:
         await engine.dispose()
 
@@ -49,6 +50,8 @@ def _show(report: CallReport) -> None:
         ("average turn latency (s)", report.average_turn_latency_seconds),
         ("cost per call (USD)", report.cost_per_call_usd),
         ("total cost (USD)", report.total_cost_usd),
+        ("cases pending delivery", report.cases_pending),
+        ("cases dead (`kca outbox list`)", report.cases_dead),
     ]
     for name, value in rows:
         table.add_row(name, "—" if value is None else str(value))

@@ -136,3 +136,12 @@ def case_html(request: CaseRequest, summary: str) -> str:
         parts.append(f"<li>[{_time(turn.started_at)}] <strong>{who}:</strong> {escape(turn.text)}{cut}</li>")
     parts.append("</ol>")
     return "\n".join(parts)
+
+
+def append_delivery_notes(contents_html: str, notes: Sequence[str]) -> str:
+    """The case body with a "Delivery notes" section listing what was changed to get Kayako to accept it
+    (an identity dropped, the anonymous requester, another channel), so an agent sees it on the case."""
+    if not notes:
+        return contents_html
+    items = "".join(f"<li>{escape(note)}</li>" for note in notes)
+    return f"{contents_html}\n<h3>Delivery notes</h3>\n<ul>{items}</ul>"

@@ -17,7 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from starlette.responses import Response
 
-from ..observability.metrics import OUTBOX_DEPTH
+from ..observability.metrics import refresh_outbox_gauges
 from ..storage import run_purge_schedule
 from ..telephony.router import Telephony, create_twilio_router
 from ..tickets.case_builder import idempotency_key_for
@@ -93,7 +93,7 @@ def create_app(runtime: Runtime, telephony: Telephony | None = None) -> FastAPI:
         stop = asyncio.Event()
 
         async def outbox_depth() -> None:
-            OUTBOX_DEPTH.set(await runtime.stores.outbox.depth())
+            await refresh_outbox_gauges(runtime.stores.outbox)  # h/cases: pending and dead gauges
 
         tasks = [
             asyncio.create_task(runtime.outbox_worker.run(stop), name="outbox"),
@@ -135,6 +135,9 @@ def create_app(runtime: Runtime, telephony: Telephony | None = None) -> FastAPI:
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus_metrics() -> Response:
+        # h/cases: the outbox gauges are read from the database at scrape time (dead cases are loud).
+        with contextlib.suppress(Exception):
+            await refresh_outbox_gauges(runtime.stores.outbox)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     async def wake_outbox() -> None:
