@@ -37,6 +37,9 @@ SCRIPTS = {
     "silence": [SILENCE, SILENCE, SILENCE],
     "silence_after_problem": ["my printer is jammed and shows error e forty seven", SILENCE, SILENCE, SILENCE],
     "goodbye": ["goodbye"],
+    "not_a_yes": ["how do I reset my password", "ok then tell me a joke", "whatever"],
+    "small_talk": ["hello", "tell me a joke", "what's the weather like", "goodbye"],
+    "answered_then_hang_up": ["how do I reset my password"],
 }  # fmt: skip
 
 
@@ -141,6 +144,30 @@ async def test_silence_and_goodbye(runtime: tuple[Runtime, str]) -> None:
     goodbye = await _call(assembled, "goodbye")
     assert goodbye.finished and goodbye.call.case_id is None
     assert "goodbye" in goodbye.turns[-1].text.lower()
+
+
+async def test_only_an_explicit_yes_resolves(runtime: tuple[Runtime, str]) -> None:
+    flow = await _call(runtime[0], "not_a_yes")
+    spoken = " ".join(t.text for t in flow.turns if t.speaker is Speaker.ASSISTANT)
+    assert spoken.count("I just need a yes or a no") == 1  # asked once more, then unresolved
+    assert flow.call.outcome is not CallOutcome.RESOLVED
+    assert flow.memory.failed_answers == 1
+
+
+async def test_small_talk_is_answered_with_the_scope_never_an_article(runtime: tuple[Runtime, str]) -> None:
+    flow = await _call(runtime[0], "small_talk")
+    assistant = [t.text for t in flow.turns if t.speaker is Speaker.ASSISTANT]
+    assert sum("I can help with questions about" in text for text in assistant) == 3
+    assert not any("did that solve" in text.lower() for text in assistant)
+    assert flow.call.case_id is None and flow.call.outcome is CallOutcome.ABANDONED
+
+
+async def test_hanging_up_after_an_answer_is_answered_without_a_case(runtime: tuple[Runtime, str]) -> None:
+    flow = await _call(runtime[0], "answered_then_hang_up")
+    assert flow.call.outcome is CallOutcome.ANSWERED
+    assert flow.call.case_id is None and flow.call.escalation_reason is None
+    stored = await runtime[0].calls.get_call(flow.call.call_id)
+    assert stored is not None and stored.outcome is CallOutcome.ANSWERED
 
 
 async def test_kayako_down_during_escalation_one_case_after_recovery_across_a_restart(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 import structlog
 
+from ..dialogue.choice import NEITHER, choose
 from ..dialogue.entities import (
     parse_case_number,
     parse_email,
@@ -25,6 +26,7 @@ from ..dialogue.entities import (
     speak_email,
     spell_out_digits,
 )
+from ..dialogue.intents import explicit_yes, is_noncommittal, is_small_talk
 from ..dialogue.speech_text import speakable
 from ..domain import (
     AnswerVerdict,
@@ -35,6 +37,7 @@ from ..domain import (
     EndCall,
     FlowAction,
     Intent,
+    Passage,
     Say,
     Speaker,
     Transfer,
@@ -51,7 +54,9 @@ from .states import CONTACT_STATES, EXPECTING, CallState
 log = structlog.get_logger(__name__)
 
 _HISTORY_TURNS = 12  # turns of context given to the language engine
-_OPEN_STATES = frozenset({CallState.GREETING, CallState.LISTENING, CallState.CONFIRMING_RESOLUTION})
+_OPEN_STATES = frozenset(
+    {CallState.GREETING, CallState.LISTENING, CallState.CONFIRMING_RESOLUTION, CallState.CLARIFYING}
+)
 
 
 @dataclass(slots=True)
@@ -89,6 +94,11 @@ class FlowMemory:
     pending_email: str | None = None  # heard (or known from Kayako) but not yet confirmed
     person_id: int | None = None
     case_key: str | None = None  # set once the case is stored in the outbox
+    confirm_asks: int = 0  # "did that solve it?" asked again after an answer that was not a clear yes or no
+    prompt_seq: int | None = None  # the assistant turn that asked ``last_prompt``
+    prompt_heard: bool = True  # False when the caller cut that turn off before the question was said
+    clarify: list[dict[str, Any]] = field(default_factory=list)  # the two passages a question may be about
+    clarify_asks: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -108,6 +118,11 @@ class FlowMemory:
             "pending_email": self.pending_email,
             "person_id": self.person_id,
             "case_key": self.case_key,
+            "confirm_asks": self.confirm_asks,
+            "prompt_seq": self.prompt_seq,
+            "prompt_heard": self.prompt_heard,
+            "clarify": list(self.clarify),
+            "clarify_asks": self.clarify_asks,
         }
 
     @classmethod
@@ -129,6 +144,11 @@ class FlowMemory:
             pending_email=data.get("pending_email"),
             person_id=data.get("person_id"),
             case_key=data.get("case_key"),
+            confirm_asks=int(data.get("confirm_asks", 0)),
+            prompt_seq=data.get("prompt_seq"),
+            prompt_heard=bool(data.get("prompt_heard", True)),
+            clarify=list(data.get("clarify", [])),
+            clarify_asks=int(data.get("clarify_asks", 0)),
         )
 
 
@@ -139,6 +159,29 @@ def _spoken_subject(subject: str) -> str:
 
 def _digits(number: str) -> str:
     return "".join(ch for ch in number if ch.isdigit())
+
+
+def _words(text: str) -> list[str]:
+    return "".join(ch.lower() if ch.isalnum() else " " for ch in text).split()
+
+
+def _was_heard(prompt: str, heard: str) -> bool:
+    """Whether the question ``prompt`` was said to its end within what the caller heard."""
+    asked, said = _words(prompt), _words(heard)
+    return bool(asked) and len(said) >= len(asked) and said[-len(asked) :] == asked
+
+
+def _passage_json(passage: Passage) -> dict[str, Any]:
+    return {
+        "article_id": passage.article_id,
+        "title": passage.title,
+        "text": passage.text,
+        "heading": passage.heading,
+    }
+
+
+def _passage_from_json(data: dict[str, Any]) -> Passage:
+    return Passage(int(data["article_id"]), str(data["title"]), str(data["text"]), data.get("heading"))
 
 
 class CallFlow:
@@ -195,13 +238,19 @@ class CallFlow:
             return
         turn.text = heard_text.strip()
         turn.interrupted = True
+        if self.memory.prompt_seq == seq and self.memory.last_prompt:
+            # A question counts only if the caller heard it: "yes" to a question never said is no answer.
+            self.memory.prompt_heard = _was_heard(self.memory.last_prompt, turn.text)
         # The store replaces a turn written again with the same seq: the transcript keeps only what was heard.
         await self._save([turn])
         log.info("call.cut_off", call_id=self._call.call_id, seq=seq, heard_chars=len(turn.text))
 
     async def hung_up(self) -> None:
         memory = self.memory
-        if memory.state is not CallState.CLOSED:
+        if memory.state is CallState.CONFIRMING_RESOLUTION and memory.case_key is None:
+            # The caller heard an answer and left without a yes or a no: answered, not a failure.
+            await self._answered(phrases.CALLER_HUNG_UP)
+        elif memory.state is not CallState.CLOSED:
             handing_off = memory.state in CONTACT_STATES or memory.state is CallState.ESCALATING
             if memory.case_key is None and (handing_off or self._has_unresolved_issue()):
                 reason = self._call.escalation_reason or phrases.CALLER_HUNG_UP
@@ -251,6 +300,8 @@ class CallFlow:
                         if turn is None:
                             turn = self._new_turn(Speaker.ASSISTANT, action.text)
                             self.memory.last_assistant_seq = turn.seq
+                        if action.text == self.memory.last_prompt:
+                            self.memory.prompt_seq, self.memory.prompt_heard = turn.seq, True
                     yield action
         finally:
             if turn is not None:
@@ -414,6 +465,8 @@ class CallFlow:
             handler = self._goodbye(u)
         elif state is CallState.CONFIRMING_RESOLUTION:
             handler = self._confirming_resolution(text, u)
+        elif state is CallState.CLARIFYING:
+            handler = self._clarifying(text, u)
         elif state in CONTACT_STATES:
             handler = self._collect_contact(text, u)
         elif state is CallState.ESCALATING:
@@ -431,17 +484,17 @@ class CallFlow:
             self.memory.issue.append(text)
 
     async def _listening(self, text: str, u: Understanding) -> AsyncGenerator[FlowAction, None]:
-        if u.intent in (Intent.QUESTION, Intent.INFORM):
+        if u.intent in (Intent.QUESTION, Intent.INFORM) and not is_small_talk(text):
             self.memory.issue.append(text)
             async for action in self._answer(text, u, retry=False):
                 yield action
         elif u.intent is Intent.CASE_STATUS:
             async for action in self._case_status(text, u):
                 yield action
-        elif u.intent is Intent.OUT_OF_SCOPE:
-            self._go(CallState.LISTENING, "out_of_scope", u)
-            yield Say(phrases.OUT_OF_SCOPE)
-            yield self._prompt(phrases.DESCRIBE_ISSUE)
+        elif u.intent in (Intent.OUT_OF_SCOPE, Intent.GREETING) or is_small_talk(text):
+            # Greetings, jokes, weather, chit-chat: a friendly scope statement, never an article.
+            self._go(CallState.LISTENING, "small_talk", u)
+            yield self._prompt(phrases.scope(self._policy.helpdesk_name))
         elif u.intent is Intent.THANKS:
             yield Say(phrases.YOURE_WELCOME)
             yield self._prompt(phrases.ANYTHING_ELSE)
@@ -472,15 +525,45 @@ class CallFlow:
             return
         fresh = assessment.hits
         relevance = assessment.confidence
-        if assessment.verdict is not AnswerVerdict.ANSWER or not fresh:
+        verdict = assessment.verdict if fresh else AnswerVerdict.NONE
+        if verdict is AnswerVerdict.CLARIFY and len(fresh) >= 2 and not retry:
+            first, second = fresh[0].passage, fresh[1].passage
+            self.memory.clarify = [_passage_json(first), _passage_json(second)]
+            self.memory.clarify_asks = 0
+            self.memory.question = question
+            self._go(CallState.CLARIFYING, assessment.reason, u, relevance=relevance)
+            yield self._prompt(phrases.clarify(_spoken_subject(first.title), _spoken_subject(second.title)))
+            return
+        if verdict is not AnswerVerdict.ANSWER:
+            if not retry and (u.intent is Intent.OUT_OF_SCOPE or is_small_talk(question)):
+                # Nothing in the help center and nothing a help desk does: no case for "tell me a joke".
+                if self.memory.issue and self.memory.issue[-1] == question:
+                    self.memory.issue.pop()
+                self._go(CallState.LISTENING, f"small_talk_{assessment.reason}", u, relevance=relevance)
+                yield self._prompt(phrases.scope(self._policy.helpdesk_name))
+                return
             async for action in self._escalate(phrases.NO_RELEVANT_ARTICLE, u, relevance=relevance):
                 yield action
             return
         best = fresh[0]
         article_id = best.passage.article_id
         passages = [hit.passage for hit in fresh if hit.passage.article_id == article_id]
-        self.memory.offered.append(OfferedArticle(id=article_id, title=best.passage.title))
+        async for action in self._speak_answer(question, passages, u, retry=retry, relevance=relevance):
+            yield action
+
+    async def _speak_answer(
+        self,
+        question: str,
+        passages: list[Passage],
+        u: Understanding,
+        *,
+        retry: bool,
+        relevance: float | None = None,
+    ) -> AsyncGenerator[FlowAction, None]:
+        best = passages[0]
+        self.memory.offered.append(OfferedArticle(id=best.article_id, title=best.title))
         self.memory.question = question
+        self.memory.confirm_asks = 0
         self._go(CallState.CONFIRMING_RESOLUTION, "answered_from_article", u, relevance=relevance)
         if retry:
             yield Say(phrases.TRY_AGAIN)
@@ -489,14 +572,59 @@ class CallFlow:
                 yield Say(sentence.strip())
         yield self._prompt(phrases.DID_THAT_SOLVE_IT)
 
+    async def _clarifying(self, text: str, u: Understanding) -> AsyncGenerator[FlowAction, None]:
+        memory = self.memory
+        options = [_passage_from_json(item) for item in memory.clarify]
+        picked = choose(text, [option.title for option in options])
+        if picked is None and u.intent is Intent.DENY:
+            picked = NEITHER
+        question = memory.question or " ".join(memory.issue)
+        if picked == NEITHER:
+            memory.clarify = []
+            async for action in self._escalate(phrases.NO_RELEVANT_ARTICLE, u):
+                yield action
+        elif picked is not None:
+            memory.clarify = []
+            self._go(CallState.ANSWERING, "clarified", u)
+            async for action in self._speak_answer(question, [options[picked]], u, retry=False):
+                yield action
+        elif memory.clarify_asks < 1 and u.intent not in (Intent.QUESTION, Intent.INFORM):
+            memory.clarify_asks += 1
+            self._go(CallState.CLARIFYING, "clarify_again", u)
+            yield self._prompt(phrases.CLARIFY_AGAIN)
+        else:
+            # Still not one of the two: a person reads the question rather than a guess.
+            memory.clarify = []
+            memory.issue.append(text)
+            async for action in self._escalate(phrases.NO_RELEVANT_ARTICLE, u):
+                yield action
+
     async def _confirming_resolution(self, text: str, u: Understanding) -> AsyncGenerator[FlowAction, None]:
-        if u.intent in (Intent.AFFIRM, Intent.THANKS):
+        memory = self.memory
+        said_yes = u.intent in (Intent.AFFIRM, Intent.THANKS) and explicit_yes(text)
+        if said_yes and not memory.prompt_heard:
+            # The caller spoke over the answer before "did that solve it?" was said: ask it now.
+            self._go(memory.state, "confirmation_not_heard", u)
+            yield self._prompt(phrases.DID_THAT_SOLVE_IT)
+            return
+        if said_yes:
             async for action in self._resolved(u):
                 yield action
             return
-        if u.intent not in (Intent.DENY, Intent.QUESTION, Intent.INFORM):
-            yield self._prompt(phrases.YES_OR_NO)
+        substantive = (
+            u.intent in (Intent.QUESTION, Intent.INFORM)
+            and not is_small_talk(text)
+            and not is_noncommittal(text)
+        )
+        if u.intent is not Intent.DENY and not substantive and memory.confirm_asks < 1:
+            # "ok then tell me a joke", "hmm", "whatever": not a yes. Ask once more.
+            memory.confirm_asks += 1
+            self._go(memory.state, "resolution_unclear", u)
+            yield self._prompt(phrases.RESOLUTION_AGAIN)
             return
+        if u.intent is not Intent.DENY and not substantive:
+            log.info("call.resolution_unconfirmed", call_id=self._call.call_id, asks=memory.confirm_asks)
+            text = "no"  # asked twice without a clear answer: unresolved, as a bare "no"
         self.memory.failed_answers += 1
         if self.memory.failed_answers >= self._policy.max_failed_answers:
             async for action in self._escalate(phrases.ANSWERS_DID_NOT_HELP, u):
@@ -505,7 +633,7 @@ class CallFlow:
         # "No, it still says my token expired": the extra words rephrase the question; a bare "no" asks for
         # the next best article on the same question.
         original = self.memory.question or " ".join(self.memory.issue)
-        if u.intent is Intent.DENY and len(text.split()) <= 3:
+        if text == "no" or (u.intent is Intent.DENY and len(text.split()) <= 3):
             query = original
         else:
             self.memory.issue.append(text)
@@ -522,6 +650,16 @@ class CallFlow:
             entry = await self._store_case(resolved=True)
             await self._deliver_now(entry)
         yield EndCall(reason="resolved")
+
+    async def _answered(self, reason: str) -> None:
+        """The call ended right after an answer, without a yes or a no: ``answered``; by default no case."""
+        self._call.outcome = CallOutcome.ANSWERED
+        self._go(CallState.CLOSED, reason)
+        if self._policy.case_for_answered_calls:
+            self._call.escalation_reason = None
+            request_reason = phrases.CALLER_LEFT_AFTER_ANSWER
+            entry = await self._store_case(resolved=True, reason=request_reason)
+            await self._deliver_now(entry)
 
     async def _case_status(self, text: str, u: Understanding) -> AsyncGenerator[FlowAction, None]:
         number = u.entities.case_number or parse_case_number(text)
@@ -685,7 +823,7 @@ class CallFlow:
         async for action in self._next_contact_step():
             yield action
 
-    async def _store_case(self, *, resolved: bool) -> OutboxEntry:
+    async def _store_case(self, *, resolved: bool, reason: str | None = None) -> OutboxEntry:
         """Build the case and store it in the outbox: from here on nothing can lose it."""
         key = idempotency_key_for(self._call.call_id)
         contact = self._call.contact
@@ -699,7 +837,7 @@ class CallFlow:
             contact=contact,
             turns=list(self.turns),
             resolved=resolved,
-            reason=self._call.escalation_reason,
+            reason=reason or self._call.escalation_reason,
             caller_number=self._call.from_number,
             articles=list(self.memory.offered),
         )
@@ -777,9 +915,16 @@ class CallFlow:
     async def _goodbye(self, u: Understanding | None) -> AsyncGenerator[FlowAction, None]:
         state = self.memory.state
         if state is CallState.CONFIRMING_RESOLUTION:
-            # "Thanks, bye" right after an answer is taken as the answer having helped.
-            async for action in self._resolved(u):
-                yield action
+            text = self.turns[-1].text if self.turns and self.turns[-1].speaker is Speaker.CALLER else ""
+            if explicit_yes(text) and self.memory.prompt_heard:
+                # "Yes, thanks, bye" right after the question: the answer helped.
+                async for action in self._resolved(u):
+                    yield action
+                return
+            # "OK, bye" after an answer: it was answered, not confirmed.
+            await self._answered(phrases.CALLER_SAID_GOODBYE)
+            yield Say(phrases.goodbye(self._policy.helpdesk_name))
+            yield EndCall(reason=phrases.CALLER_SAID_GOODBYE)
             return
         if state in CONTACT_STATES:
             # Leaving half-way through the hand-off: the case is still filed with what is known.

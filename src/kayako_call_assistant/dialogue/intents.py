@@ -231,6 +231,21 @@ _CASE_STATUS = re.compile(
     r"the) (?:case|ticket)|"
     r"\b(?:case|ticket) (?:number|no|#)"
 )
+# Small talk and chit-chat: never a help-center question, whatever an article's words happen to share.
+_SMALL_TALK = re.compile(
+    r"\b(?:(?:tell|know|hear) (?:me |us )?(?:a |another |any )?(?:good |funny )?jokes?|jokes?|"
+    r"weather|forecast|(?:is it|will it) (?:rain|snow|sunny)|how are you(?: doing| today)?|how'?s it going|"
+    r"how'?s (?:your|ur) day|what'?s (?:your|ur) name|who (?:are|made|built|created) you|"
+    r"are you (?:married|single|happy|real|alive|a robot|a bot|human)|do you (?:like|love|dream|sleep|eat)|"
+    r"sing (?:me )?(?:a )?song|meaning of life|what time is it|what'?s the time|what day is it|"
+    r"(?:your )?favou?rite (?:color|colour|food|movie|song|animal)|tell me about yourself|"
+    r"who (?:won|is winning) the (?:game|match)|(?:football|soccer|basketball|baseball) (?:score|game)s?|"
+    r"what'?s up|i'?m bored|let'?s chat|just (?:wanted to )?chat|talk to me|recipe|horoscope)\b"
+)
+_SUPPORT_WORDS = re.compile(
+    r"\b(?:account|password|log ?in|login|sign ?in|order|invoice|bill|billing|charge|refund|payment|"
+    r"subscription|app|email|profile|settings?|error|crash\w*|reset|delivery|shipping|device|case|ticket)\b"
+)
 _QUESTION_WORDS = re.compile(
     r"\b(?:how|why|what|where|when|can't|cannot|won't|doesn't|isn't|error|problem|issue|broken|help)\b"
 )
@@ -346,6 +361,49 @@ def handoff_reason(text: str, expecting: str | None = None) -> str | None:
     return None
 
 
+def is_small_talk(text: str) -> bool:
+    """A greeting or chit-chat a help desk does not answer: "hello", jokes, weather, "how are you", …"""
+    norm = normalize(text)
+    words = len(norm.split())
+    if words <= 4 and _GREETING.search(norm) and not _SUPPORT_WORDS.search(norm):
+        return True
+    return words <= 12 and bool(_SMALL_TALK.search(norm)) and not _SUPPORT_WORDS.search(norm)
+
+
+_NONCOMMITTAL = re.compile(
+    r"^(?:(?:hmm+|hm+|mm+|um+|uh+|er+|erm|ok|okay|alright|all right|fine|sure|well|whatever|maybe|"
+    r"i guess|i suppose|kind of|sort of|perhaps|meh|if you say so|right|oh|ah+|i see|got it|"
+    r"understood|so|and|then)\s*)+$"
+)
+
+
+def is_noncommittal(text: str) -> bool:
+    """ "hmm", "ok", "whatever", "I guess": a reply that says neither yes nor no, and asks nothing."""
+    return bool(_NONCOMMITTAL.match(normalize(text)))
+
+
+# An explicit yes to "did that solve your problem?": "ok", "hmm", "whatever", "sure" or "ok then tell me a
+# joke" are not one (the caller may just be acknowledging, or changing the subject).
+_EXPLICIT_YES = re.compile(
+    r"^(?:(?:oh|um|uh|well|yes|yeah|yep|ok|okay)\s+)*(?:yes+|yeah+|yep+|yup|ya|yea|it did|that did|it does|"
+    r"that does|it worked|that worked|it helped|that helped|that solved it|solved|fixed|that fixed it|"
+    r"(?:yes )?it (?:is|was) (?:solved|fixed|working)|correct|absolutely|definitely|perfect|great|excellent|"
+    r"sure did|i did|that'?s (?:it|right|perfect|great|solved it)|that did it|it'?s working(?: now)?|"
+    r"works(?: now)?|all (?:good|sorted|fixed)|problem solved|thanks|thank you|thank u|many thanks|"
+    r"cheers)\b"
+)
+_NOT_YES = re.compile(
+    r"\b(?:but|not|no|nope|didn'?t|doesn'?t|don'?t|isn'?t|still|tell me|can you|could you|what|how|why|"
+    r"where|when|joke|another|else|hmm|whatever|maybe|kind of|sort of|i guess|partly|partially)\b"
+)
+
+
+def explicit_yes(text: str) -> bool:
+    """Whether ``text`` clearly says yes (or thanks for the answer) and asks for nothing more."""
+    norm = normalize(text)
+    return bool(_EXPLICIT_YES.match(norm)) and not _NOT_YES.search(norm)
+
+
 def _signals(text: str, level: str) -> bool:
     return any(p.search(text) for p in _phrase_file("frustration.yaml").get(level, ()))
 
@@ -452,7 +510,7 @@ def classify(text: str, context: DialogueContext) -> Understanding:
     small = _small_talk(norm)
     if small is not None:
         return result(small, 0.85)
-    if _BOT_CHALLENGE.search(norm):
+    if _BOT_CHALLENGE.search(norm) or is_small_talk(text):
         return result(Intent.OUT_OF_SCOPE, 0.7)
     if entities.email or entities.phone:
         return result(Intent.INFORM, 0.8)
