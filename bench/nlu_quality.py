@@ -12,6 +12,7 @@ The engine's own example phrases come from the other folds (see bench/make_nlu_d
 Phone-style hand-off lines (`handoff_phone.jsonl`, written for the project apart from the engine's rules
 and examples): F1 on the `tune` split (the rules were adjusted by looking at its errors only) and on the
 `heldout` split (reported, never looked at while tuning). `--errors` prints only the tune split's errors.
+Spoken emails (`spoken_emails.jsonl`, also the project's own, same two splits): exact parses.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 
 import structlog
 
+from kayako_call_assistant.dialogue.entities import parse_email
 from kayako_call_assistant.domain import DialogueContext, Intent, Usage
 from kayako_call_assistant.llm.local import LocalLanguageEngine
 
@@ -116,6 +118,12 @@ async def main() -> None:
             f"phone-style hand-off ({split}): F1 {f1:.3f}  precision {precision:.3f}  "
             f"recall {recall:.3f}  ({tallies})"
         )
+
+    email_rows = load("spoken_emails.jsonl")
+    for split in ("tune", "heldout"):
+        rows = [r for r in email_rows if r["split"] == split]
+        exact = sum(parse_email(r["text"]) == r["email"] for r in rows)
+        print(f"spoken emails ({split}): {exact}/{len(rows)} parsed exactly")
 
 
 if __name__ == "__main__":

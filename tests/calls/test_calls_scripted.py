@@ -40,6 +40,15 @@ SCRIPTS = {
     "not_a_yes": ["how do I reset my password", "ok then tell me a joke", "whatever"],
     "small_talk": ["hello", "tell me a joke", "what's the weather like", "goodbye"],
     "answered_then_hang_up": ["how do I reset my password"],
+    "email_for_name": [
+        "let me speak to an agent", "sure it's j o n dot b r e w e r at gmail dot com", "that's correct",
+        "Jon Brewer", "four one five five five five zero one two three",
+    ],
+    "details_up_front": [
+        "my email is sam dot lee at example dot com and I need to speak to a person",
+        "no wait, it's sam dot li at example dot com", "yes", "no thanks",
+        "four one five five five five zero one nine nine",
+    ],
 }  # fmt: skip
 
 
@@ -144,6 +153,30 @@ async def test_silence_and_goodbye(runtime: tuple[Runtime, str]) -> None:
     goodbye = await _call(assembled, "goodbye")
     assert goodbye.finished and goodbye.call.case_id is None
     assert "goodbye" in goodbye.turns[-1].text.lower()
+
+
+async def test_an_email_given_for_the_name_is_taken_read_back_and_kept(runtime: tuple[Runtime, str]) -> None:
+    assembled, mock = runtime
+    flow = await _call(assembled, "email_for_name")
+    said = [t.text for t in flow.turns if t.speaker is Speaker.ASSISTANT]
+    assert not any("didn't catch your name" in text for text in said)
+    assert any("I have j o n dot brewer at gmail dot com. Is that right?" in text for text in said)
+    assert flow.call.contact.email == "jon.brewer@gmail.com"
+    assert flow.call.contact.name == "Jon Brewer"
+    assert flow.call.contact.phone == "+14155550123"
+    assert flow.call.case_id is not None and flow.call.outcome is CallOutcome.ESCALATED
+    assert "jon.brewer@gmail.com" in await _case_text(mock, flow.call.case_id)
+
+
+async def test_details_offered_before_they_are_asked_keep_the_latest(runtime: tuple[Runtime, str]) -> None:
+    assembled, mock = runtime
+    flow = await _call(assembled, "details_up_front")
+    said = [t.text for t in flow.turns if t.speaker is Speaker.ASSISTANT]
+    assert not any("What email address" in text for text in said)  # never asked: it was offered
+    assert flow.call.contact.email == "sam.li@example.com"
+    assert flow.call.contact.name is None  # the name was declined and did not block the case
+    assert flow.call.case_id is not None
+    assert "sam.li@example.com" in await _case_text(mock, flow.call.case_id)
 
 
 async def test_only_an_explicit_yes_resolves(runtime: tuple[Runtime, str]) -> None:

@@ -25,6 +25,7 @@ from ..dialogue.entities import (
     parse_phone,
     speak_email,
     spell_out_digits,
+    words_to_digits,
 )
 from ..dialogue.intents import explicit_yes, is_noncommittal, is_small_talk
 from ..dialogue.speech_text import speakable
@@ -35,6 +36,7 @@ from ..domain import (
     CaseInfo,
     DialogueContext,
     EndCall,
+    Entities,
     FlowAction,
     Intent,
     Passage,
@@ -92,6 +94,10 @@ class FlowMemory:
     attempts: int = 0  # tries at the contact detail being collected
     skipped: list[str] = field(default_factory=list)  # contact details the caller would not or could not give
     pending_email: str | None = None  # heard (or known from Kayako) but not yet confirmed
+    email_from_caller: bool = False  # the pending email was said by the caller (else: known from Kayako)
+    pending_phone: str | None = None  # a number the caller said outside the phone question, to confirm
+    case_number: int | None = None  # a case number the caller mentioned
+    name_asks: int = 0  # the name is asked at most twice and never blocks the case
     person_id: int | None = None
     case_key: str | None = None  # set once the case is stored in the outbox
     confirm_asks: int = 0  # "did that solve it?" asked again after an answer that was not a clear yes or no
@@ -116,6 +122,10 @@ class FlowMemory:
             "attempts": self.attempts,
             "skipped": list(self.skipped),
             "pending_email": self.pending_email,
+            "email_from_caller": self.email_from_caller,
+            "pending_phone": self.pending_phone,
+            "case_number": self.case_number,
+            "name_asks": self.name_asks,
             "person_id": self.person_id,
             "case_key": self.case_key,
             "confirm_asks": self.confirm_asks,
@@ -142,6 +152,10 @@ class FlowMemory:
             attempts=int(data.get("attempts", 0)),
             skipped=list(data.get("skipped", [])),
             pending_email=data.get("pending_email"),
+            email_from_caller=bool(data.get("email_from_caller", False)),
+            pending_phone=data.get("pending_phone"),
+            case_number=data.get("case_number"),
+            name_asks=int(data.get("name_asks", 0)),
             person_id=data.get("person_id"),
             case_key=data.get("case_key"),
             confirm_asks=int(data.get("confirm_asks", 0)),
@@ -169,6 +183,10 @@ def _was_heard(prompt: str, heard: str) -> bool:
     """Whether the question ``prompt`` was said to its end within what the caller heard."""
     asked, said = _words(prompt), _words(heard)
     return bool(asked) and len(said) >= len(asked) and said[-len(asked) :] == asked
+
+
+def _read_back_email(email: str, *, ask: bool = True) -> str:
+    return f"I have {speak_email(email)}." + (" Is that right?" if ask else "")
 
 
 def _passage_json(passage: Passage) -> dict[str, Any]:
@@ -448,6 +466,9 @@ class CallFlow:
         if state is CallState.GREETING:
             state = CallState.LISTENING
             self.memory.state = state
+        if state not in CONTACT_STATES:
+            # A detail offered at any point is kept (the latest one wins) and read back when it is needed.
+            self._keep_details(self._details_in(text, u, strict_name=True))
         if u.intent is Intent.ABUSE:
             handler = self._abuse(u)
         elif u.intent is Intent.HANDOFF and state in _OPEN_STATES:
@@ -704,9 +725,17 @@ class CallFlow:
                 yield action
             return
         intro = f"{phrases.DETAILS_INTRO} " if first else ""
-        if not contact.name and "name" not in memory.skipped:
+        email_open = "email" not in memory.skipped and memory.pending_email not in (None, contact.email)
+        if email_open and memory.pending_email and memory.email_from_caller:
+            # What the caller offered is read back before anything new is asked.
+            self._go(CallState.CONFIRMING_EMAIL, "confirm_offered_email")
+            yield self._prompt(f"{intro}{_read_back_email(memory.pending_email)}")
+        elif not contact.name and "name" not in memory.skipped and memory.name_asks < 2:
+            memory.name_asks += 1
             self._go(CallState.COLLECTING_NAME, "need_name")
-            yield self._prompt(intro + phrases.ASK_NAME)
+            yield self._prompt(
+                intro + (phrases.ASK_NAME if memory.name_asks == 1 else phrases.ASK_NAME_LATER)
+            )
         elif not contact.email and "email" not in memory.skipped:
             if memory.pending_email:
                 self._go(CallState.CONFIRMING_EMAIL, "confirm_known_email")
@@ -715,10 +744,18 @@ class CallFlow:
                 self._go(CallState.COLLECTING_EMAIL, "need_email")
                 yield self._prompt(intro + phrases.ASK_EMAIL)
         elif not contact.phone and "phone" not in memory.skipped:
-            if self._call.from_number:
-                self._go(CallState.CONFIRMING_PHONE, "confirm_caller_id")
-                spoken = spell_out_digits(_digits(self._call.from_number))
-                yield self._prompt(f"{intro}Can we reach you at the number you're calling from, {spoken}?")
+            offered = memory.pending_phone
+            if offered or self._call.from_number:
+                self._go(
+                    CallState.CONFIRMING_PHONE, "confirm_offered_phone" if offered else "confirm_caller_id"
+                )
+                spoken = spell_out_digits(_digits(offered or self._call.from_number or ""))
+                question = (
+                    f"Can we reach you at {spoken}?"
+                    if offered
+                    else f"Can we reach you at the number you're calling from, {spoken}?"
+                )
+                yield self._prompt(f"{intro}{question}")
             else:
                 self._go(CallState.COLLECTING_PHONE, "need_phone")
                 yield self._prompt(intro + phrases.ASK_PHONE)
@@ -740,6 +777,51 @@ class CallFlow:
             return None
         return self._prompt(again)
 
+    def _details_in(self, text: str, u: Understanding, *, strict_name: bool) -> Entities:
+        """Every contact detail in the caller's words, from the engine or the shared parsers.
+
+        ``strict_name``: only an explicit "my name is …" counts (outside the name question, "it's Tuesday"
+        is not a name)."""
+        found = Entities()
+        found.email = u.entities.email or parse_email(text)
+        digits = sum(ch.isdigit() for ch in words_to_digits(text))
+        found.phone = u.entities.phone or (parse_phone(text) if digits >= 7 else None)
+        if found.email and found.phone and _digits(found.phone) in _digits(found.email):
+            found.phone = None  # the digits were part of the email address
+        found.name = u.entities.name if not strict_name else None
+        if found.name is None and (not strict_name or "name" in text.lower()):
+            found.name = parse_name(text) if not found.email else None
+        if found.name and strict_name and "name" not in text.lower():
+            found.name = None
+        found.case_number = u.entities.case_number
+        return found
+
+    def _keep_details(self, found: Entities, *, except_: str = "") -> None:
+        """Keep what the caller offered (a detail given twice keeps the latest); emails and numbers wait for
+        their read-back."""
+        memory, contact = self.memory, self._call.contact
+        if found.email and except_ != "email" and found.email != contact.email:
+            memory.pending_email, memory.email_from_caller = found.email, True
+            if "email" in memory.skipped:
+                memory.skipped.remove("email")
+        if found.phone and except_ != "phone" and found.phone != contact.phone:
+            memory.pending_phone = found.phone
+            contact.phone = None if contact.phone == self._call.from_number else contact.phone
+            if "phone" in memory.skipped:
+                memory.skipped.remove("phone")
+        if found.name and except_ != "name":
+            contact.name = found.name
+        if found.case_number:
+            memory.case_number = found.case_number
+        if found.email or found.phone or found.name:
+            log.info(
+                "call.details_offered",
+                call_id=self._call.call_id,
+                email=found.email is not None,
+                phone=found.phone is not None,
+                name=found.name is not None,
+            )
+
     async def _collect_contact(self, text: str, u: Understanding) -> AsyncGenerator[FlowAction, None]:
         state, memory, contact = self.memory.state, self.memory, self._call.contact
         again: Say | None = None
@@ -747,74 +829,80 @@ class CallFlow:
             yield Say(phrases.DETAILS_ALREADY)
             yield self._prompt(memory.last_prompt)
             return
+        found = self._details_in(text, u, strict_name=state is not CallState.COLLECTING_NAME)
         if state is CallState.COLLECTING_NAME:
-            plain = u.intent not in (Intent.AFFIRM, Intent.DENY, Intent.DONT_KNOW)
-            name = u.entities.name or parse_name(text, bare=plain)
+            other = found.email or found.phone
+            plain = u.intent not in (Intent.AFFIRM, Intent.DENY, Intent.DONT_KNOW) and not other
+            name = found.name or (parse_name(text, bare=plain) if not other else None)
+            self._keep_details(found, except_="name")
             if name:
                 contact.name = name
             elif u.intent in (Intent.DENY, Intent.DONT_KNOW):
                 memory.skipped.append("name")
-            else:
-                again = self._give_up_or_retry("name", phrases.ASK_NAME_AGAIN)
+            # Anything else (another detail, or words that are not a name): the name is asked once more
+            # later at most, and never holds the case up.
         elif state is CallState.COLLECTING_EMAIL:
-            email = u.entities.email or parse_email(text)
-            if email:
-                memory.pending_email = email
+            self._keep_details(found)
+            if found.email:
                 self._go(CallState.CONFIRMING_EMAIL, "email_heard", u)
-                yield self._prompt(f"I have {speak_email(email)}. Is that right?")
+                yield self._prompt(_read_back_email(found.email))
                 return
             if u.intent in (Intent.DENY, Intent.DONT_KNOW):
                 memory.skipped.append("email")
                 yield Say(phrases.NO_PROBLEM)
-            else:
+            elif not (found.phone or found.name):
                 again = self._give_up_or_retry("email", phrases.ASK_EMAIL_AGAIN)
         elif state is CallState.CONFIRMING_EMAIL:
-            email = u.entities.email or parse_email(text)
-            if u.intent is Intent.AFFIRM and (email is None or email == memory.pending_email):
-                contact.email = memory.pending_email
-                memory.pending_email = None
-                self._go(state, "email_confirmed", u)
-            elif email and email != memory.pending_email:
+            pending = memory.pending_email
+            if found.email and found.email != pending:
                 # A correction in the same breath ("no, it's jon with no h at …"): read the new one back.
-                memory.pending_email = email
-                again = self._give_up_or_retry("email", f"I have {speak_email(email)}. Is that right?")
+                self._keep_details(found)
+                again = self._give_up_or_retry("email", _read_back_email(found.email))
                 if again is not None:
                     yield again
                     return
+            elif u.intent is Intent.AFFIRM or (u.intent is not Intent.DENY and explicit_yes(text)):
+                # "That's correct" answers the read-back; a name or number in the same breath is kept too.
+                contact.email, memory.pending_email = pending, None
+                self._keep_details(found, except_="email")
+                self._go(state, "email_confirmed", u)
             elif u.intent is Intent.DENY:
                 memory.pending_email = None
                 again = self._give_up_or_retry("email", phrases.EMAIL_WRONG)
                 if again is not None:
                     self._go(CallState.COLLECTING_EMAIL, "email_rejected", u)
             else:
-                yield self._prompt(
-                    f"I have {speak_email(memory.pending_email or '')}. {phrases.CONFIRM_YES_NO}"
-                )
+                self._keep_details(found, except_="email")
+                yield self._prompt(f"{_read_back_email(pending or '', ask=False)} {phrases.CONFIRM_YES_NO}")
                 return
         elif state is CallState.CONFIRMING_PHONE:
-            phone = u.entities.phone or parse_phone(text)
-            if u.intent is Intent.AFFIRM and phone is None:
-                contact.phone = self._call.from_number
-                self._go(state, "caller_id_confirmed", u)
-            elif phone:
-                contact.phone = phone
-                yield Say(f"Thanks, I have {spell_out_digits(_digits(phone))}.")
+            offered = memory.pending_phone or self._call.from_number
+            if found.phone and found.phone != offered:
+                contact.phone, memory.pending_phone = found.phone, None
+                self._keep_details(found, except_="phone")
+                yield Say(f"Thanks, I have {spell_out_digits(_digits(found.phone))}.")
+            elif u.intent is Intent.AFFIRM or (u.intent is not Intent.DENY and explicit_yes(text)):
+                contact.phone, memory.pending_phone = offered, None
+                self._keep_details(found, except_="phone")
+                self._go(state, "phone_confirmed", u)
             elif u.intent is Intent.DENY:
-                self._go(CallState.COLLECTING_PHONE, "caller_id_rejected", u)
+                memory.pending_phone = None
+                self._go(CallState.COLLECTING_PHONE, "phone_rejected", u)
                 yield self._prompt(phrases.ASK_PHONE)
                 return
             else:
+                self._keep_details(found, except_="phone")
                 yield self._prompt(phrases.CONFIRM_YES_NO)
                 return
         elif state is CallState.COLLECTING_PHONE:
-            phone = u.entities.phone or parse_phone(text)
-            if phone:
-                contact.phone = phone
-                yield Say(f"Thanks, I have {spell_out_digits(_digits(phone))}.")
+            self._keep_details(found, except_="phone")
+            if found.phone:
+                contact.phone, memory.pending_phone = found.phone, None
+                yield Say(f"Thanks, I have {spell_out_digits(_digits(found.phone))}.")
             elif u.intent in (Intent.DENY, Intent.DONT_KNOW):
                 memory.skipped.append("phone")
                 yield Say(phrases.NO_PROBLEM)
-            else:
+            elif not (found.email or found.name):
                 again = self._give_up_or_retry("phone", phrases.ASK_PHONE_AGAIN)
         if again is not None:
             yield again

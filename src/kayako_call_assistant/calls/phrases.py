@@ -41,6 +41,7 @@ STILL_THERE = "Are you still there?"
 
 ASK_NAME = "May I have your name, please?"
 ASK_NAME_AGAIN = "Sorry, I didn't catch your name. Could you say it again?"
+ASK_NAME_LATER = "And may I have your name, please?"
 ASK_EMAIL = "What email address should we use? You can say it or spell it letter by letter."
 ASK_EMAIL_AGAIN = "Sorry, I didn't get that. Please say your email address, or spell it letter by letter."
 EMAIL_WRONG = "Sorry about that. Please say your email address again, or spell it letter by letter."

@@ -388,7 +388,8 @@ _EXPLICIT_YES = re.compile(
     r"^(?:(?:oh|um|uh|well|yes|yeah|yep|ok|okay)\s+)*(?:yes+|yeah+|yep+|yup|ya|yea|it did|that did|it does|"
     r"that does|it worked|that worked|it helped|that helped|that solved it|solved|fixed|that fixed it|"
     r"(?:yes )?it (?:is|was) (?:solved|fixed|working)|correct|absolutely|definitely|perfect|great|excellent|"
-    r"sure did|i did|that'?s (?:it|right|perfect|great|solved it)|that did it|it'?s working(?: now)?|"
+    r"sure did|i did|that'?s (?:it|right|correct|perfect|great|solved it)|that is (?:right|correct)|"
+    r"yes it is|exactly|spot on|that did it|it'?s working(?: now)?|"
     r"works(?: now)?|all (?:good|sorted|fixed)|problem solved|thanks|thank you|thank u|many thanks|"
     r"cheers)\b"
 )
