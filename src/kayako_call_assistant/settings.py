@@ -134,6 +134,13 @@ class Settings(BaseSettings):
     case_for_resolved_calls: bool = Field(
         False, description="Also file a case (tagged `resolved`) for calls the assistant resolved."
     )
+    case_for_answered_calls: bool = Field(
+        False,
+        description=(
+            "File a low-priority record (tagged `resolved`) for calls that ended right after an answer "
+            "without a yes or a no (outcome `answered`); by default they get no case."
+        ),
+    )
     caller_lookup_timeout_seconds: float = Field(
         2.0, description="How long the greeting waits for Kayako to recognise the caller ID."
     )

@@ -40,6 +40,7 @@ def policy_from_settings(settings: Settings) -> CallPolicy:
         case_priority_resolved=settings.case_priority_resolved,
         case_type=settings.case_type,
         case_for_resolved_calls=settings.case_for_resolved_calls,
+        case_for_answered_calls=settings.case_for_answered_calls,
         caller_lookup_timeout_seconds=settings.caller_lookup_timeout_seconds,
         case_delivery_budget_seconds=settings.case_delivery_budget_seconds,
     )
