@@ -583,13 +583,6 @@ async def run_one(kind: str, n: int, args: argparse.Namespace, kayako_url: str, 
 
 
 async def main(args: argparse.Namespace) -> None:
-    os.sched_setaffinity(0, {int(c) for c in args.client_cpus.split(",")})
-    if args.nice:
-        # With autogroup scheduling a niceness only ranks processes within one session: the benchmark runs in
-        # a session of its own (see __main__) and gives that session's group the niceness.
-        with contextlib.suppress(OSError):
-            Path("/proc/self/autogroup").write_text(str(args.nice))
-        os.nice(args.nice)
     voice = (
         await utterance_frames("how do I reset my password", 175),
         await utterance_frames("say again", 190),
@@ -719,4 +712,11 @@ if __name__ == "__main__":
         os.execvp(
             "setsid", ["setsid", "--wait", sys.executable, *sys.argv]
         )  # a session (and autogroup) of its own
+    os.sched_setaffinity(0, {int(c) for c in arguments.client_cpus.split(",")})
+    if arguments.nice:
+        # With autogroup scheduling a niceness only ranks processes within one session: the benchmark runs in
+        # a session of its own (above) and gives that session's group the niceness.
+        with contextlib.suppress(OSError):
+            Path("/proc/self/autogroup").write_text(str(arguments.nice))
+        os.nice(arguments.nice)
     uvloop.run(main(arguments))
