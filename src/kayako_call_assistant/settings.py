@@ -342,6 +342,20 @@ class Settings(BaseSettings):
                 f"refused when KCA_ENVIRONMENT={self.environment}"
             )
         return self
+    # --- operator dashboard and browser softphone ---
+    web_session_secret: SecretStr = Field(
+        SecretStr(""),
+        description="Key that signs dashboard session cookies and softphone tokens; empty: a random key per "
+        "process (sessions end on restart; set it when several workers serve the dashboard).",
+    )
+    web_session_minutes: int = Field(
+        480, description="Lifetime of a dashboard session after login with an admin token."
+    )
+    softphone_enabled: bool | None = Field(
+        None,
+        description="Serve the browser softphone at `/`. Unset: on in development (open to anyone who can "
+        "reach the port), off in production; when enabled in production it needs a dashboard login.",
+    )
 
 
 @lru_cache(maxsize=1)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import structlog
@@ -20,7 +20,7 @@ from ..audio.vad import VoiceActivityDetector
 from ..calls.service import CallService
 from ..domain import CallChannel, CallStart, EndCall, FlowAction, Say, Transfer
 from ..observability.logging import bind_call
-from ..ports import CallControl, CallHandler, CallStore, SpeechToText, TextToSpeech
+from ..ports import CallControl, CallHandler, CallHandlerFactory, CallStore, SpeechToText, TextToSpeech
 from . import twiml
 from .media_session import MediaStreamSession, VoiceConfig
 from .signature import TwilioSignatures
@@ -54,6 +54,32 @@ class Telephony:
     finalize_grace_seconds: float = 10.0
     live: dict[str, MediaStreamSession] = field(default_factory=dict)  # by CallSid, this process only
     background: set[asyncio.Task[None]] = field(default_factory=set)
+
+
+def media_session(
+    t: Telephony,
+    send: Callable[[str], Awaitable[None]],
+    close: Callable[[], Awaitable[None]],
+    *,
+    start_call: CallHandlerFactory | None = None,
+    phone: bool = True,
+) -> MediaStreamSession:
+    """The one construction of a media-stream call session, for every transport that speaks the media-stream
+    protocol (Twilio's WebSocket, the browser softphone).
+
+    ``start_call`` replaces the call service's factory (the softphone wraps it to show the live transcript);
+    ``phone=False``: a call that has no Twilio CallSid, so no Twilio REST control (hang-up and transfer)."""
+    return MediaStreamSession(
+        send=send,
+        close=close,
+        start_call=start_call or t.service.start,
+        stt=t.stt,
+        tts=t.tts,
+        fallback_tts=t.fallback_tts,
+        vad=t.vad(),
+        call_control=t.call_control if phone else None,
+        config=t.voice,
+    )
 
 
 def _xml(body: str) -> Response:
@@ -210,17 +236,7 @@ def create_twilio_router(telephony: Telephony) -> APIRouter:
                 with contextlib.suppress(RuntimeError, WebSocketDisconnect):  # the peer left first
                     await websocket.close()
 
-        session = MediaStreamSession(
-            send=send,
-            close=close,
-            start_call=t.service.start,
-            stt=t.stt,
-            tts=t.tts,
-            fallback_tts=t.fallback_tts,
-            vad=t.vad(),
-            call_control=t.call_control,
-            config=t.voice,
-        )
+        session = media_session(t, send, close)
 
         async def messages() -> AsyncIterator[str | bytes]:
             registered = ""

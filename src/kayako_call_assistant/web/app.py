@@ -1,4 +1,5 @@
-"""The assistant's HTTP application: Twilio and Kayako webhooks, admin API, health and metrics.
+"""The assistant's HTTP application: Twilio and Kayako webhooks, admin API, health and metrics, the operator
+dashboard and the browser softphone.
 
 Background work runs inside the application's lifespan: the case outbox worker, the knowledge refresher,
 retries of webhook deliveries whose processing failed, and the retention purge.
@@ -9,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import redis.asyncio as redis
 import structlog
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from starlette.responses import Response
@@ -23,9 +26,21 @@ from ..telephony.router import Telephony, create_twilio_router
 from ..tickets.case_builder import idempotency_key_for
 from ..wiring import Runtime
 from .admin import create_admin_router
+from .dashboard import (
+    DashboardDeps,
+    LoginRequired,
+    create_dashboard_router,
+    login_redirect,
+    page,
+)
+from .dashboard_queries import DashboardQueries
 from .health import ReadinessCheck, create_health_router
 from .kayako_webhooks import CallStatusUpdater, create_kayako_webhook_router, process_pending
+from .operator_session import Signer
 from .security import SecurityMiddleware
+from .softphone import SoftphoneDeps, create_softphone_router
+
+STATIC = Path(__file__).parent / "static"
 
 log = structlog.get_logger(__name__)
 
@@ -129,8 +144,24 @@ def create_app(runtime: Runtime, telephony: Telephony | None = None) -> FastAPI:
                     task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    app = FastAPI(title="Kayako call assistant", lifespan=lifespan)
+    production = settings.environment == "production"
+    # Production serves no API docs; development serves Swagger UI from vendored files (see ``api_docs``).
+    app = FastAPI(
+        title="Kayako call assistant",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None if production else "/openapi.json",
+    )
     app.add_middleware(SecurityMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_exception_handler(LoginRequired, login_redirect)
+    if not production:
+
+        @app.get("/docs", include_in_schema=False)
+        async def api_docs(request: Request) -> Response:
+            return page(request, "api_docs.html", {})
+
     app.include_router(create_health_router(readiness_checks(runtime)))
 
     @app.get("/metrics", include_in_schema=False)
@@ -153,8 +184,43 @@ def create_app(runtime: Runtime, telephony: Telephony | None = None) -> FastAPI:
             on_resend=wake_outbox,
         )
     )
+    signer = Signer(settings.web_session_secret.get_secret_value())
+    kayako_site = runtime.kayako.config.base_url.removesuffix("/").removesuffix("/api/v1")
+    app.include_router(
+        create_dashboard_router(
+            DashboardDeps(
+                tokens=runtime.stores.tokens,
+                audit=runtime.stores.audit,
+                calls=runtime.calls,
+                outbox=runtime.stores.outbox,
+                queries=DashboardQueries(runtime.stores.engine),
+                signer=signer,
+                session_minutes=settings.web_session_minutes,
+                public_url=settings.public_url,
+                case_key_for_call=idempotency_key_for,
+                case_url=lambda case_id: f"{kayako_site}/agent/conversations/{case_id}",
+                live_here=lambda: set(telephony.live) if telephony is not None else set(),
+                on_requeue=wake_outbox,
+            )
+        )
+    )
     if telephony is not None:
         app.include_router(create_twilio_router(telephony))
+        softphone = settings.softphone_enabled if settings.softphone_enabled is not None else not production
+        if softphone:
+            app.include_router(
+                create_softphone_router(
+                    SoftphoneDeps(
+                        telephony=telephony,
+                        signer=signer,
+                        audit=runtime.stores.audit,
+                        public_url=settings.public_url,
+                        login_required=production,
+                        session_minutes=settings.web_session_minutes,
+                        used_tokens=set(),
+                    )
+                )
+            )
     token = settings.kayako_webhook_token.get_secret_value()
     if token:
         secret = settings.kayako_webhook_secret.get_secret_value() or None

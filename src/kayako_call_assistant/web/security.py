@@ -14,6 +14,15 @@ _SECURITY_HEADERS = [
 ]
 
 
+# HTML pages (dashboard, softphone, API docs) replace the API's "nothing at all" policy with this one: scripts,
+# styles, images and the worklet only from this origin, connections (fetch, WebSocket) only to it, forms only
+# to it. No inline script or style anywhere, so no 'unsafe-inline' and no nonces.
+PAGE_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "media-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+
 class SecurityMiddleware:
     """Pure ASGI (not BaseHTTPMiddleware) so WebSockets and streamed bodies pass untouched and unbuffered."""
 
