@@ -342,6 +342,7 @@ class Settings(BaseSettings):
                 f"refused when KCA_ENVIRONMENT={self.environment}"
             )
         return self
+
     # --- operator dashboard and browser softphone ---
     web_session_secret: SecretStr = Field(
         SecretStr(""),
