@@ -36,6 +36,7 @@ DID_THAT_SOLVE_IT = "Did that solve your problem?"
 YES_OR_NO = "Did that solve your problem? Please say yes or no."
 TRY_AGAIN = "I'm sorry that didn't help. Let me try another way."
 STILL_THERE = "Are you still there?"
+LINE_DROPPED = "Sorry, the line dropped for a moment. I'm still here."  # a call resumed on another replica
 
 ASK_NAME = "May I have your name, please?"
 ASK_NAME_AGAIN = "Sorry, I didn't catch your name. Could you say it again?"

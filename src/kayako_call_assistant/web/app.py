@@ -23,6 +23,7 @@ from ..telephony.router import Telephony, create_twilio_router
 from ..tickets.case_builder import idempotency_key_for
 from ..wiring import Runtime
 from .admin import create_admin_router
+from .drain import Drain
 from .health import ReadinessCheck, create_health_router
 from .kayako_webhooks import CallStatusUpdater, create_kayako_webhook_router, process_pending
 from .security import SecurityMiddleware
@@ -49,7 +50,15 @@ class AssistantWebhookHandlers:
         await self._calls.on_case_status(case_id, status)
 
 
-def readiness_checks(runtime: Runtime) -> dict[str, ReadinessCheck]:
+class Draining(RuntimeError):
+    """Readiness fails on purpose: this replica drains after SIGTERM."""
+
+
+def readiness_checks(runtime: Runtime, drain: Drain | None = None) -> dict[str, ReadinessCheck]:
+    async def accepting_calls() -> None:
+        if drain is not None and drain.draining:
+            raise Draining
+
     async def database() -> None:
         async with runtime.stores.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
@@ -58,6 +67,8 @@ def readiness_checks(runtime: Runtime) -> dict[str, ReadinessCheck]:
         await runtime.kayako.request("GET", "/me")
 
     checks: dict[str, ReadinessCheck] = {"database": database, "kayako": kayako}
+    if drain is not None:  # the server's: readiness fails on purpose while it drains
+        checks = {"accepting_calls": accepting_calls, **checks}
     if runtime.settings.redis_url:
 
         async def redis_ping() -> None:
@@ -83,8 +94,9 @@ async def _every(
             await asyncio.wait_for(stop.wait(), seconds)
 
 
-def create_app(runtime: Runtime, telephony: Telephony | None = None) -> FastAPI:
-    """``telephony`` mounts the Twilio webhooks and media streams (the server has it; some tests do not)."""
+def create_app(runtime: Runtime, telephony: Telephony | None = None, drain: Drain | None = None) -> FastAPI:
+    """``telephony`` mounts the Twilio webhooks and media streams (the server has it; some tests do not);
+    ``drain`` (the server's) makes readiness fail while the replica drains."""
     settings = runtime.settings
     handlers = AssistantWebhookHandlers(runtime)
 
@@ -131,7 +143,7 @@ def create_app(runtime: Runtime, telephony: Telephony | None = None) -> FastAPI:
 
     app = FastAPI(title="Kayako call assistant", lifespan=lifespan)
     app.add_middleware(SecurityMiddleware, max_body_bytes=settings.max_body_bytes)
-    app.include_router(create_health_router(readiness_checks(runtime)))
+    app.include_router(create_health_router(readiness_checks(runtime, drain)))
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus_metrics() -> Response:
