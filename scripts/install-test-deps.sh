@@ -3,6 +3,7 @@
 #   prometheus       -> promtool (alert rule unit tests, tests/deploy)
 #   chromium         -> headless browser for the admin UI browser tests
 #   chromium-driver  -> chromedriver for the same
+#   docker-compose   -> `docker-compose config` validates deploy/compose/compose.yaml (no daemon needed)
 # Kubernetes validation tools (kubectl with its built-in kustomize, kubernetes-validate) come from PyPI
 # through the `dev` extra, not from here.
 #
@@ -16,6 +17,7 @@ declare -A PACKAGE_FOR=(
   [promtool]=prometheus
   [chromium]=chromium
   [chromedriver]=chromium-driver
+  [docker-compose]=docker-compose
 )
 
 missing=()
@@ -24,7 +26,7 @@ for command in "${!PACKAGE_FOR[@]}"; do
 done
 
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "install-test-deps: all present (promtool, chromium, chromedriver)"
+  echo "install-test-deps: all present (${!PACKAGE_FOR[*]})"
   exit 0
 fi
 
