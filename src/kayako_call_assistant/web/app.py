@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from typing import Any
 
 import redis.asyncio as redis
 import structlog
@@ -17,6 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from starlette.responses import Response
 
+from ..coordination import lease_for, run_while_leader
 from ..observability.metrics import OUTBOX_DEPTH
 from ..storage import run_purge_schedule
 from ..telephony.router import Telephony, create_twilio_router
@@ -107,27 +109,37 @@ def create_app(runtime: Runtime, telephony: Telephony | None = None, drain: Drai
         async def outbox_depth() -> None:
             OUTBOX_DEPTH.set(await runtime.stores.outbox.depth())
 
+        # deploy: jobs that must run once across replicas run under a lease (coordination.py); the knowledge
+        # refresher keeps this replica's own in-memory index and runs everywhere.
+        lease_redis = redis.from_url(settings.redis_url) if settings.redis_url else None
+
+        def leased(
+            name: str, job: Callable[[asyncio.Event], Coroutine[Any, Any, None]]
+        ) -> asyncio.Task[None]:
+            lease = lease_for(name, redis_client=lease_redis, engine=runtime.stores.engine)
+            return asyncio.create_task(run_while_leader(lease, job, stop), name=name)
+
         tasks = [
-            asyncio.create_task(runtime.outbox_worker.run(stop), name="outbox"),
+            leased("outbox", runtime.outbox_worker.run),
             asyncio.create_task(runtime.knowledge.run_refresher(stop), name="knowledge"),
-            asyncio.create_task(
-                _every(
+            leased(
+                "webhooks",
+                lambda job_stop: _every(
                     _WEBHOOK_RETRY_SECONDS,
-                    stop,
+                    job_stop,
                     lambda: process_pending(runtime.stores.webhooks, handlers),
                     "webhooks",
                 ),
-                name="webhooks",
             ),
             asyncio.create_task(_every(15.0, stop, outbox_depth, "outbox-depth"), name="outbox-depth"),
-            asyncio.create_task(
-                run_purge_schedule(
+            leased(
+                "purge",
+                lambda job_stop: run_purge_schedule(
                     runtime.stores.engine,
                     days=settings.retention_days,
                     interval_hours=settings.purge_interval_hours,
-                    stop=stop,
+                    stop=job_stop,
                 ),
-                name="purge",
             ),
         ]
         log.info("app.started", kayako=runtime.kayako.config.base_url, llm=runtime.engine.name)
@@ -140,6 +152,8 @@ def create_app(runtime: Runtime, telephony: Telephony | None = None, drain: Drai
                 for task in telephony.background:
                     task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if lease_redis is not None:
+                await lease_redis.aclose()
 
     app = FastAPI(title="Kayako call assistant", lifespan=lifespan)
     app.add_middleware(SecurityMiddleware, max_body_bytes=settings.max_body_bytes)
