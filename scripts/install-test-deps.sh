@@ -4,6 +4,7 @@
 #   chromium         -> headless browser for the admin UI browser tests
 #   chromium-driver  -> chromedriver for the same
 #   docker-compose   -> `docker-compose config` validates deploy/compose/compose.yaml (no daemon needed)
+#   postgresql-client -> pg_dump/pg_restore for the backup and restore drill
 # Kubernetes validation tools (kubectl with its built-in kustomize, kubernetes-validate) come from PyPI
 # through the `dev` extra, not from here.
 #
@@ -18,6 +19,7 @@ declare -A PACKAGE_FOR=(
   [chromium]=chromium
   [chromedriver]=chromium-driver
   [docker-compose]=docker-compose
+  [pg_dump]=postgresql-client
 )
 
 missing=()
