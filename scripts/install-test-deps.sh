@@ -3,6 +3,8 @@
 #   prometheus       -> promtool (alert rule unit tests, tests/deploy)
 #   chromium         -> headless browser for the admin UI browser tests
 #   chromium-driver  -> chromedriver for the same
+#   docker-compose   -> `docker-compose config` validates deploy/compose/compose.yaml (no daemon needed)
+#   postgresql-client -> pg_dump/pg_restore for the backup and restore drill
 # Kubernetes validation tools (kubectl with its built-in kustomize, kubernetes-validate) come from PyPI
 # through the `dev` extra, not from here.
 #
@@ -16,6 +18,8 @@ declare -A PACKAGE_FOR=(
   [promtool]=prometheus
   [chromium]=chromium
   [chromedriver]=chromium-driver
+  [docker-compose]=docker-compose
+  [pg_dump]=postgresql-client
 )
 
 missing=()
@@ -24,7 +28,7 @@ for command in "${!PACKAGE_FOR[@]}"; do
 done
 
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "install-test-deps: all present (promtool, chromium, chromedriver)"
+  echo "install-test-deps: all present (${!PACKAGE_FOR[*]})"
   exit 0
 fi
 

@@ -47,11 +47,16 @@ def policy_from_settings(settings: Settings) -> CallPolicy:
 
 
 def prices_from_settings(settings: Settings) -> PriceTable:
+    """The configured provider prices for the engines that are remote; local engines cost nothing per call
+    (deploy: kca report and kca_cost_usd_total no longer bill the local engines at OpenAI's prices)."""
+    model = settings.llm_engine != "local"
+    stt = settings.stt_engine != "local"
+    tts = settings.tts_engine != "local"
     return PriceTable(
-        model_input_per_million_tokens=settings.price_model_input_per_million_tokens,
-        model_output_per_million_tokens=settings.price_model_output_per_million_tokens,
-        stt_per_minute=settings.price_stt_per_minute,
-        tts_per_million_characters=settings.price_tts_per_million_characters,
+        model_input_per_million_tokens=settings.price_model_input_per_million_tokens if model else 0.0,
+        model_output_per_million_tokens=settings.price_model_output_per_million_tokens if model else 0.0,
+        stt_per_minute=settings.price_stt_per_minute if stt else 0.0,
+        tts_per_million_characters=settings.price_tts_per_million_characters if tts else 0.0,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from kayako_call_assistant.observability import metrics as _metrics  # noqa: F40
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
-IN_CI = __import__("os").environ.get("CI", "").lower() in {"1", "true", "yes"}
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 # Added by the outbox-repair work on another branch (kca_outbox_dead gauge, repairs counter); the alert rules
 # and dashboard already use them. Once that branch is merged they are registered and this set is redundant.
@@ -40,8 +41,14 @@ def _venv_tool(name: str) -> str | None:
     return str(candidate) if candidate.exists() else None
 
 
-def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, capture_output=True, text=True, check=False, cwd=cwd, timeout=120)
+def run(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run a tool; ``env`` adds to this process's environment."""
+    full_env = {**os.environ, **env} if env else None
+    return subprocess.run(
+        args, capture_output=True, text=True, check=False, cwd=cwd, timeout=120, env=full_env
+    )
 
 
 def known_metric_names() -> set[str]:

@@ -38,6 +38,7 @@ RESOLUTION_AGAIN = "Sorry, I just need a yes or a no. Did that solve your proble
 CALLER_LEFT_AFTER_ANSWER = "answered_no_confirmation"  # reason of the optional low-priority record
 TRY_AGAIN = "I'm sorry that didn't help. Let me try another way."
 STILL_THERE = "Are you still there?"
+LINE_DROPPED = "Sorry, the line dropped for a moment. I'm still here."  # a call resumed on another replica
 
 ASK_NAME = "May I have your name, please?"
 ASK_NAME_AGAIN = "Sorry, I didn't catch your name. Could you say it again?"

@@ -48,6 +48,8 @@ def _show(report: CallReport) -> None:
         ("average duration (s)", report.average_duration_seconds),
         ("p95 duration (s)", report.p95_duration_seconds),
         ("average turn latency (s)", report.average_turn_latency_seconds),
+        ("p50 turn latency (s)", report.p50_turn_latency_seconds),
+        ("p95 turn latency (s)", report.p95_turn_latency_seconds),
         ("cost per call (USD)", report.cost_per_call_usd),
         ("total cost (USD)", report.total_cost_usd),
         ("cases pending delivery", report.cases_pending),

@@ -27,6 +27,8 @@ class CallReport:
     average_duration_seconds: float | None = None
     p95_duration_seconds: float | None = None
     average_turn_latency_seconds: float | None = None
+    p50_turn_latency_seconds: float | None = None
+    p95_turn_latency_seconds: float | None = None
     total_cost_usd: float = 0.0
     cost_per_call_usd: float | None = None
     # h/cases: the case outbox now, whatever the time range (None when no outbox was given).
@@ -96,6 +98,8 @@ async def build_report(
         latencies.extend(turn_latencies(await store.list_turns(call.call_id)))
     if latencies:
         report.average_turn_latency_seconds = round(sum(latencies) / len(latencies), 3)
+        report.p50_turn_latency_seconds = round(percentile(latencies, 0.5), 3)
+        report.p95_turn_latency_seconds = round(percentile(latencies, 0.95), 3)
     costs = [c.cost_usd for c in finished if c.cost_usd is not None]
     report.total_cost_usd = round(sum(costs), 6)
     if costs:
