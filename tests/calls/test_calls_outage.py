@@ -47,7 +47,9 @@ async def _faults(url: str, **faults: Any) -> None:
             assert (await admin.put("/_mock/faults", json=faults)).status_code == 200
 
 
-async def test_twenty_escalations_through_every_kind_of_outage_make_exactly_twenty_cases(tmp_path: Path) -> None:
+async def test_twenty_escalations_through_every_kind_of_outage_make_exactly_twenty_cases(
+    tmp_path: Path,
+) -> None:
     port = _free_port()
     mock_config = MockConfig(strict=True, database=str(tmp_path / "kayako.db"))
     settings = Settings(
@@ -65,21 +67,23 @@ async def test_twenty_escalations_through_every_kind_of_outage_make_exactly_twen
         outbox_lease_seconds=3.0,
     )
     call_ids: list[str] = []
-    async with serve_in_background(create_mock_app(mock_config), port=port) as mock:
-        async with call_runtime(settings) as runtime:
-            phases: list[dict[str, Any]] = [
-                {"down": True},  # 503 on every request
-                {"latency_ms": 1500},  # every request times out (after it was sent: ambiguous)
-                {"burst_429": 100_000, "retry_after": 1},  # 429 RATE_LIMIT_REACHED with Retry-After
-            ]
-            for phase, faults in enumerate(phases):
-                await _faults(mock, **faults)
-                for n in range(5):
-                    flow = await run_chat(runtime.call_service, _lines(phase * 5 + n))
-                    assert flow.call.outcome is CallOutcome.ESCALATED
-                    call_ids.append(flow.call.call_id)
-            await _faults(mock)
-            await asyncio.sleep(2.0)  # the requests delayed by the latency fault land now
+    async with (
+        serve_in_background(create_mock_app(mock_config), port=port) as mock,
+        call_runtime(settings) as runtime,
+    ):
+        phases: list[dict[str, Any]] = [
+            {"down": True},  # 503 on every request
+            {"latency_ms": 1500},  # every request times out (after it was sent: ambiguous)
+            {"burst_429": 100_000, "retry_after": 1},  # 429 RATE_LIMIT_REACHED with Retry-After
+        ]
+        for phase, faults in enumerate(phases):
+            await _faults(mock, **faults)
+            for n in range(5):
+                flow = await run_chat(runtime.call_service, _lines(phase * 5 + n))
+                assert flow.call.outcome is CallOutcome.ESCALATED
+                call_ids.append(flow.call.call_id)
+        await _faults(mock)
+        await asyncio.sleep(2.0)  # the requests delayed by the latency fault land now
     # Kayako is gone: connection refused.
     async with call_runtime(settings) as runtime:
         for n in range(15, 20):
@@ -88,20 +92,22 @@ async def test_twenty_escalations_through_every_kind_of_outage_make_exactly_twen
             call_ids.append(flow.call.call_id)
         assert (await runtime.stores.outbox.counts())["pending"] >= 5
     # Kayako is back (same data, same port); a restarted assistant drains the outbox.
-    async with serve_in_background(create_mock_app(mock_config), port=port):
-        async with call_runtime(settings) as runtime:
-            for _ in range(100):  # bounded: retries wait out Retry-After and backoff
-                await runtime.outbox_worker.deliver_due()
-                counts = await runtime.stores.outbox.counts()
-                if counts["pending"] == 0:
-                    break
-                await asyncio.sleep(0.2)
-            assert counts == {"pending": 0, "delivered": 20, "dead": 0}
-            for _ in range(3):  # more rounds, requeues included: never a second case
-                for call_id in call_ids[::4]:
-                    assert await runtime.stores.outbox.requeue(f"call-{call_id}")
-                await runtime.outbox_worker.deliver_due()
-            stored = {cid: await runtime.calls.get_call(cid) for cid in call_ids}
+    async with (
+        serve_in_background(create_mock_app(mock_config), port=port),
+        call_runtime(settings) as runtime,
+    ):
+        for _ in range(100):  # bounded: retries wait out Retry-After and backoff
+            await runtime.outbox_worker.deliver_due()
+            counts = await runtime.stores.outbox.counts()
+            if counts["pending"] == 0:
+                break
+            await asyncio.sleep(0.2)
+        assert counts == {"pending": 0, "delivered": 20, "dead": 0}
+        for _ in range(3):  # more rounds, requeues included: never a second case
+            for call_id in call_ids[::4]:
+                assert await runtime.stores.outbox.requeue(f"call-{call_id}")
+            await runtime.outbox_worker.deliver_due()
+        stored = {cid: await runtime.calls.get_call(cid) for cid in call_ids}
         async with httpx.AsyncClient(auth=AGENT, base_url=f"http://127.0.0.1:{port}/api/v1") as kayako:
             every = (await kayako.get("/cases", params={"limit": 1000})).json()["data"]
             ours = [c for c in every if str(c.get("legacy_id") or "").startswith("kca-")]

@@ -50,6 +50,29 @@ async def _deliver_now(stores: SqlStores, settings: Settings) -> int:
         return delivered
 
 
+@app.command("deliver")
+def deliver_command(
+    watch: bool = typer.Option(
+        False, "--watch", help="Keep delivering as cases become due, like the server's worker (Ctrl-C stops)."
+    ),
+) -> None:
+    """Deliver due cases from this process: once, or continuously with --watch (an extra delivery worker
+    beside the servers, or the only one while they are down). Safe beside them: every delivery is leased."""
+
+    async def work(stores: SqlStores, settings: Settings) -> int:
+        if not watch:
+            return await _deliver_now(stores, settings)
+        from ..wiring import build_helpdesk, outbox_worker_from_settings
+
+        async with build_helpdesk(settings) as helpdesk:
+            worker = outbox_worker_from_settings(settings, stores.outbox, helpdesk, stores.calls)
+            await worker.run(asyncio.Event())  # until the process is stopped
+        return 0
+
+    delivered = _with_stores(work)
+    typer.echo(f"delivered {delivered}")
+
+
 def _line(entry: OutboxEntry) -> str:
     case = f"case #{entry.case_id}" if entry.case_id else "no case"
     error = f"  last error: {entry.last_error}" if entry.last_error else ""

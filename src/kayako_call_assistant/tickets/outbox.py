@@ -212,24 +212,31 @@ class OutboxWorker:
         return await asyncio.shield(task)
 
     async def _attempt_leased(self, entry: OutboxEntry) -> CaseInfo | None:
-        heartbeat = asyncio.create_task(self._heartbeat(entry.idempotency_key))
+        leased = {entry.idempotency_key}
+        heartbeat = asyncio.create_task(self._heartbeat(leased))
+        try:
+            return await self._deliver_or_record(entry)
+        finally:
+            heartbeat.cancel()
+
+    async def _deliver_or_record(self, entry: OutboxEntry) -> CaseInfo | None:
         try:
             return await self.deliver(entry)
         except Exception as error:
             await self._record_failure(entry, error)
             return None
-        finally:
-            heartbeat.cancel()
 
-    async def _heartbeat(self, idempotency_key: str) -> None:
-        """Renew the lease every third of its length while the delivery runs."""
+    async def _heartbeat(self, leased: set[str]) -> None:
+        """Renew the leases of ``leased`` (the keys still held: the one in delivery and those of the batch
+        waiting their turn) every third of the lease's length, until cancelled."""
         while True:
             await asyncio.sleep(self._lease_seconds / 3)
-            try:
-                until = utcnow() + dt.timedelta(seconds=self._lease_seconds)
-                await self._outbox.extend_lease(idempotency_key, until)
-            except Exception:
-                log.warning("outbox.heartbeat_failed", key=idempotency_key, exc_info=True)
+            until = utcnow() + dt.timedelta(seconds=self._lease_seconds)
+            for key in list(leased):
+                try:
+                    await self._outbox.extend_lease(key, until)
+                except Exception:
+                    log.warning("outbox.heartbeat_failed", key=key, exc_info=True)
 
     async def _record_failure(self, entry: OutboxEntry, error: Exception) -> None:
         attempt = entry.attempts + 1
@@ -265,10 +272,16 @@ class OutboxWorker:
     async def deliver_due(self) -> int:
         """Deliver every entry that is due now; returns how many were delivered."""
         entries = await self._outbox.claim_due(self._clock(), self._batch_size, self._lease_seconds)
+        leased = {entry.idempotency_key for entry in entries}
+        heartbeat = asyncio.create_task(self._heartbeat(leased))
         delivered = 0
-        for entry in entries:
-            if await self._attempt_leased(entry) is not None:
-                delivered += 1
+        try:
+            for entry in entries:
+                if await self._deliver_or_record(entry) is not None:
+                    delivered += 1
+                leased.discard(entry.idempotency_key)
+        finally:
+            heartbeat.cancel()
         return delivered
 
     async def run(self, stop: asyncio.Event) -> None:
