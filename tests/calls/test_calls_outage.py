@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from kayako_call_assistant.cli.chat import run_chat
+from kayako_call_assistant.cli.chat import SILENCE, run_chat
 from kayako_call_assistant.domain import CallOutcome
 from kayako_call_assistant.kayako_mock.app import create_app as create_mock_app
 from kayako_call_assistant.kayako_mock.config import MockConfig
@@ -124,3 +124,40 @@ async def test_twenty_escalations_through_every_kind_of_outage_make_exactly_twen
                 [order] = set(re.findall(r"about order (\d+)", posts[-1]["contents"]))  # its own call only
                 orders.append(order)
             assert sorted(orders, key=int) == [str(n) for n in range(20)]
+
+
+async def test_a_call_from_a_withheld_number_files_its_case_under_the_anonymous_requester(
+    tmp_path: Path,
+) -> None:
+    mock_config = MockConfig(strict=True)
+    async with serve_in_background(create_mock_app(mock_config)) as mock:
+        settings = Settings(
+            kayako_base_url=f"{mock}/api/v1",
+            kayako_email=mock_config.agent_email,
+            kayako_password=mock_config.agent_password,  # type: ignore[arg-type]
+            redis_url="",
+            database_url=f"sqlite+aiosqlite:///{tmp_path / 'calls.db'}",
+            data_dir=tmp_path,
+        )
+        async with call_runtime(settings) as runtime:
+            silent = ["I want to talk to a real person about order 7", SILENCE, SILENCE, SILENCE]
+
+            async def lines() -> AsyncIterator[str]:
+                for line in silent:
+                    yield line
+
+            flow = await run_chat(runtime.call_service, lines(), from_number="anonymous")
+            assert flow.call.from_number is None  # not a number: no caller ID
+            assert flow.call.case_id is not None  # filed during the call, on a strict Kayako
+            entry = await runtime.stores.outbox.get(f"call-{flow.call.call_id}")
+            assert entry is not None and entry.status == "delivered"
+        async with httpx.AsyncClient(auth=AGENT, base_url=f"{mock}/api/v1") as kayako:
+            case = (await kayako.get(f"/cases/{flow.call.case_id}")).json()["data"]
+            emails = (
+                await kayako.get("/identities/emails", params={"user_id": case["requester"]["id"]})
+            ).json()
+            assert [e["email"] for e in emails["data"]] == [settings.anonymous_requester_email]
+            phones = (
+                await kayako.get("/identities/phones", params={"user_id": case["requester"]["id"]})
+            ).json()
+            assert phones["data"] == []
