@@ -40,10 +40,12 @@ def _with_stores(action: Callable[[SqlStores, Settings], Awaitable[T]]) -> T:
 
 async def _deliver_now(stores: SqlStores, settings: Settings) -> int:
     """Deliver every due entry from this process; returns how many were delivered."""
+    from ..llm.engines import language_engine_from_settings
     from ..wiring import build_helpdesk, outbox_worker_from_settings  # Kayako only when asked
 
     async with build_helpdesk(settings) as helpdesk:
-        worker = outbox_worker_from_settings(settings, stores.outbox, helpdesk, stores.calls)
+        engine = language_engine_from_settings(settings)
+        worker = outbox_worker_from_settings(settings, stores.outbox, helpdesk, stores.calls, engine)
         delivered = 0
         while (count := await worker.deliver_due()) > 0:
             delivered += count
@@ -62,10 +64,12 @@ def deliver_command(
     async def work(stores: SqlStores, settings: Settings) -> int:
         if not watch:
             return await _deliver_now(stores, settings)
+        from ..llm.engines import language_engine_from_settings
         from ..wiring import build_helpdesk, outbox_worker_from_settings
 
         async with build_helpdesk(settings) as helpdesk:
-            worker = outbox_worker_from_settings(settings, stores.outbox, helpdesk, stores.calls)
+            engine = language_engine_from_settings(settings)
+            worker = outbox_worker_from_settings(settings, stores.outbox, helpdesk, stores.calls, engine)
             await worker.run(asyncio.Event())  # until the process is stopped
         return 0
 
