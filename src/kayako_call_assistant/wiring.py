@@ -101,7 +101,11 @@ class Runtime:
 
 
 def outbox_worker_from_settings(
-    settings: Settings, outbox: OutboxStore, helpdesk: HelpDesk, calls: CallStore
+    settings: Settings,
+    outbox: OutboxStore,
+    helpdesk: HelpDesk,
+    calls: CallStore,
+    engine: LanguageEngine | None = None,
 ) -> OutboxWorker:
     """The case outbox worker (the server's, and `kca outbox requeue --now`'s)."""
     return OutboxWorker(
@@ -115,6 +119,7 @@ def outbox_worker_from_settings(
         poll_seconds=settings.outbox_poll_seconds,
         anonymous_requester_email=settings.anonymous_requester_email or None,
         on_repair=count_repair,
+        engine=engine,  # writes the case summaries the calls deferred
     )
 
 
@@ -136,7 +141,7 @@ async def call_runtime(settings: Settings, *, kayako_base_url: str | None = None
             )
             await knowledge.sync()
             calls = MeteredCallStore(stores.calls, prices_from_settings(settings))
-            worker = outbox_worker_from_settings(settings, stores.outbox, helpdesk, calls)
+            worker = outbox_worker_from_settings(settings, stores.outbox, helpdesk, calls, language)
             service = CallService(
                 helpdesk=helpdesk,
                 engine=language,

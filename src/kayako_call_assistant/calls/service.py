@@ -40,12 +40,13 @@ class CallService:
             retriever=retriever,
             calls=calls,
             outbox=outbox,
-            delivery=delivery or OutboxWorker(outbox, helpdesk, calls, clock=clock),
+            delivery=delivery or OutboxWorker(outbox, helpdesk, calls, clock=clock, engine=engine),
             cases=CaseBuilder(
                 engine,
                 priority_escalated=policy.case_priority_escalated or None,
                 priority_resolved=policy.case_priority_resolved or None,
                 case_type=policy.case_type or None,
+                defer_summary=True,  # the outbox delivery summarizes: the caller never waits for the model
             ),
             policy=policy,
             clock=clock,

@@ -40,14 +40,41 @@ def _with_stores(action: Callable[[SqlStores, Settings], Awaitable[T]]) -> T:
 
 async def _deliver_now(stores: SqlStores, settings: Settings) -> int:
     """Deliver every due entry from this process; returns how many were delivered."""
+    from ..llm.engines import language_engine_from_settings
     from ..wiring import build_helpdesk, outbox_worker_from_settings  # Kayako only when asked
 
     async with build_helpdesk(settings) as helpdesk:
-        worker = outbox_worker_from_settings(settings, stores.outbox, helpdesk, stores.calls)
+        engine = language_engine_from_settings(settings)
+        worker = outbox_worker_from_settings(settings, stores.outbox, helpdesk, stores.calls, engine)
         delivered = 0
         while (count := await worker.deliver_due()) > 0:
             delivered += count
         return delivered
+
+
+@app.command("deliver")
+def deliver_command(
+    watch: bool = typer.Option(
+        False, "--watch", help="Keep delivering as cases become due, like the server's worker (Ctrl-C stops)."
+    ),
+) -> None:
+    """Deliver due cases from this process: once, or continuously with --watch (an extra delivery worker
+    beside the servers, or the only one while they are down). Safe beside them: every delivery is leased."""
+
+    async def work(stores: SqlStores, settings: Settings) -> int:
+        if not watch:
+            return await _deliver_now(stores, settings)
+        from ..llm.engines import language_engine_from_settings
+        from ..wiring import build_helpdesk, outbox_worker_from_settings
+
+        async with build_helpdesk(settings) as helpdesk:
+            engine = language_engine_from_settings(settings)
+            worker = outbox_worker_from_settings(settings, stores.outbox, helpdesk, stores.calls, engine)
+            await worker.run(asyncio.Event())  # until the process is stopped
+        return 0
+
+    delivered = _with_stores(work)
+    typer.echo(f"delivered {delivered}")
 
 
 def _line(entry: OutboxEntry) -> str:

@@ -23,9 +23,9 @@ from collections.abc import Callable
 
 import structlog
 
-from ..domain import CaseDraft, CaseInfo, ContactDetails, utcnow
-from ..ports import CallStore, HelpDesk, OutboxEntry, OutboxStore
-from .case_builder import append_delivery_notes
+from ..domain import CaseDraft, CaseInfo, ContactDetails, Usage, utcnow
+from ..ports import CallStore, HelpDesk, LanguageEngine, OutboxEntry, OutboxStore
+from .case_builder import append_delivery_notes, summarize_draft
 from .requester import find_or_create_requester, usable_contact
 
 log = structlog.get_logger(__name__)
@@ -77,6 +77,8 @@ class OutboxWorker:
         clock: Callable[[], dt.datetime] = utcnow,
         anonymous_requester_email: str | None = None,
         on_repair: RepairHook | None = None,
+        engine: LanguageEngine | None = None,
+        summary_timeout: float = 30.0,
     ) -> None:
         """``lease_seconds`` bounds how long a case waits after its deliverer died; a live delivery
         renews its lease every third of it (heartbeat), so a slow delivery never loses it."""
@@ -92,6 +94,8 @@ class OutboxWorker:
         self._clock = clock
         self._anonymous_email = anonymous_requester_email
         self._on_repair = on_repair
+        self._engine = engine
+        self._summary_timeout = summary_timeout
         self._background: set[asyncio.Task[CaseInfo | None]] = set()
 
     def backoff(self, attempt: int) -> float:
@@ -106,7 +110,7 @@ class OutboxWorker:
 
         Raises what the help desk raised when no repair applies; recording it is ``attempt``'s business.
         """
-        draft = CaseDraft.from_json(entry.payload)
+        draft = await self._draft(entry)
         contact, dropped = usable_contact(draft.contact)
         work = _Attempt(draft=draft, contact=contact, notes=list(dropped))
         while True:
@@ -146,6 +150,17 @@ class OutboxWorker:
             repairs=len(work.notes),
         )
         return case
+
+    async def _draft(self, entry: OutboxEntry) -> CaseDraft:
+        """The stored draft, its deferred summary written now (bounded: the case matters more)."""
+        if self._engine is None or "summary_pending" not in entry.payload:
+            return CaseDraft.from_json(entry.payload)
+        try:
+            async with asyncio.timeout(self._summary_timeout):
+                return await summarize_draft(entry.payload, self._engine, Usage())
+        except TimeoutError:
+            log.warning("case.summary_timed_out", key=entry.idempotency_key)
+            return CaseDraft.from_json(entry.payload)
 
     async def _create(self, work: _Attempt) -> CaseInfo:
         contact = work.contact
@@ -212,24 +227,31 @@ class OutboxWorker:
         return await asyncio.shield(task)
 
     async def _attempt_leased(self, entry: OutboxEntry) -> CaseInfo | None:
-        heartbeat = asyncio.create_task(self._heartbeat(entry.idempotency_key))
+        leased = {entry.idempotency_key}
+        heartbeat = asyncio.create_task(self._heartbeat(leased))
+        try:
+            return await self._deliver_or_record(entry)
+        finally:
+            heartbeat.cancel()
+
+    async def _deliver_or_record(self, entry: OutboxEntry) -> CaseInfo | None:
         try:
             return await self.deliver(entry)
         except Exception as error:
             await self._record_failure(entry, error)
             return None
-        finally:
-            heartbeat.cancel()
 
-    async def _heartbeat(self, idempotency_key: str) -> None:
-        """Renew the lease every third of its length while the delivery runs."""
+    async def _heartbeat(self, leased: set[str]) -> None:
+        """Renew the leases of ``leased`` (the keys still held: the one in delivery and those of the batch
+        waiting their turn) every third of the lease's length, until cancelled."""
         while True:
             await asyncio.sleep(self._lease_seconds / 3)
-            try:
-                until = utcnow() + dt.timedelta(seconds=self._lease_seconds)
-                await self._outbox.extend_lease(idempotency_key, until)
-            except Exception:
-                log.warning("outbox.heartbeat_failed", key=idempotency_key, exc_info=True)
+            until = utcnow() + dt.timedelta(seconds=self._lease_seconds)
+            for key in list(leased):
+                try:
+                    await self._outbox.extend_lease(key, until)
+                except Exception:
+                    log.warning("outbox.heartbeat_failed", key=key, exc_info=True)
 
     async def _record_failure(self, entry: OutboxEntry, error: Exception) -> None:
         attempt = entry.attempts + 1
@@ -265,10 +287,16 @@ class OutboxWorker:
     async def deliver_due(self) -> int:
         """Deliver every entry that is due now; returns how many were delivered."""
         entries = await self._outbox.claim_due(self._clock(), self._batch_size, self._lease_seconds)
+        leased = {entry.idempotency_key for entry in entries}
+        heartbeat = asyncio.create_task(self._heartbeat(leased))
         delivered = 0
-        for entry in entries:
-            if await self._attempt_leased(entry) is not None:
-                delivered += 1
+        try:
+            for entry in entries:
+                if await self._deliver_or_record(entry) is not None:
+                    delivered += 1
+                leased.discard(entry.idempotency_key)
+        finally:
+            heartbeat.cancel()
         return delivered
 
     async def run(self, stop: asyncio.Event) -> None:
