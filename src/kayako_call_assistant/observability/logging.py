@@ -19,14 +19,48 @@ from .redact import redact_value
 # standard library formats its arguments into it.
 _KEEP = frozenset({"level", "timestamp", "logger", "call_id", "case_id", "external_id", "request_id"})
 
+# Log fields are cut to this many characters before they are redacted or written: a field can hold text
+# an attacker chose (a rejected webhook's CallSid, a refused request's path), and a 1 MB field would cost
+# redaction time and fill the log. Tracebacks keep more, since their frames are what an operator reads.
+MAX_FIELD_CHARS = 512
+MAX_TRACEBACK_CHARS = 16_384
+_LONG_FIELDS = frozenset({"exception", "stack"})
+
+
+def truncate(text: str, limit: int = MAX_FIELD_CHARS) -> str:
+    """``text`` cut to ``limit`` characters, with a note of how many were dropped."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}…[{len(text) - limit} more chars]"
+
+
+def _truncate_value(value: Any, limit: int, depth: int = 0) -> Any:
+    if isinstance(value, str):
+        return truncate(value, limit)
+    if depth >= 4:  # a deeper structure in a log line is a mistake; its repr is enough
+        return truncate(repr(value), limit)
+    if isinstance(value, dict):
+        items = list(value.items())
+        kept = {str(k)[:limit]: _truncate_value(v, limit, depth + 1) for k, v in items[:64]}
+        if len(items) > 64:
+            kept["…"] = f"{len(items) - 64} more keys"
+        return kept
+    if isinstance(value, list | tuple):
+        head = [_truncate_value(v, limit, depth + 1) for v in value[:64]]
+        if len(value) > 64:
+            head.append(f"…{len(value) - 64} more items")
+        return head
+    return value
+
 
 def redact_processor(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
+    """Truncate every field, then redact all but the identifiers (see ``_KEEP``)."""
     for key in list(event_dict):
-        if key in _KEEP:
-            continue
-        event_dict[key] = redact_value(event_dict[key], key)
+        limit = MAX_TRACEBACK_CHARS if key in _LONG_FIELDS else MAX_FIELD_CHARS
+        value = _truncate_value(event_dict[key], limit)
+        event_dict[key] = value if key in _KEEP else redact_value(value, key)
     return event_dict
 
 
