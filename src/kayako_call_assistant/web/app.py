@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import redis.asyncio as redis
@@ -15,6 +16,7 @@ import structlog
 from fastapi import FastAPI
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
+from starlette.requests import Request
 from starlette.responses import Response
 
 from ..observability.metrics import OUTBOX_DEPTH
@@ -133,8 +135,24 @@ def create_app(runtime: Runtime, telephony: Telephony | None = None) -> FastAPI:
     app.add_middleware(SecurityMiddleware, max_body_bytes=settings.max_body_bytes)
     app.include_router(create_health_router(readiness_checks(runtime)))
 
+    metrics_token = settings.metrics_token.get_secret_value()
+
     @app.get("/metrics", include_in_schema=False)
-    async def prometheus_metrics() -> Response:
+    async def prometheus_metrics(request: Request) -> Response:
+        # Behind a bearer token when one is set; with none, open only in development (metrics name
+        # routes, volumes and engine failures, which a stranger should not read in production).
+        if metrics_token or settings.production_rules:
+            scheme, _, given = request.headers.get("authorization", "").partition(" ")
+            if not (
+                metrics_token
+                and scheme.lower() == "bearer"
+                and hmac.compare_digest(given.strip().encode(), metrics_token.encode())
+            ):
+                return Response(
+                    "a valid bearer token (KCA_METRICS_TOKEN) is required\n",
+                    status_code=401,
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     async def wake_outbox() -> None:
