@@ -11,6 +11,7 @@ from typing import Any
 import structlog
 
 from ..domain import CallChannel, CaseDraft, CaseSummary, ContactDetails, Speaker, Turn, Usage
+from ..observability.redact import redact_cards
 from ..ports import LanguageEngine
 
 log = structlog.get_logger(__name__)
@@ -78,11 +79,12 @@ class CaseBuilder:
             log.exception("case.summary_failed", call_id=request.call_id)
             first = next((t.text for t in request.turns if t.speaker is Speaker.CALLER), "")
             summary = CaseSummary(subject=first[:80], summary="No automatic summary: see the transcript.")
-        subject = " ".join(summary.subject.split()) or "Phone call"
+        # Payment card numbers never leave the process (PCI), whatever KCA_REDACT_TRANSCRIPTS says.
+        subject = redact_cards(" ".join(summary.subject.split())) or "Phone call"
         return CaseDraft(
             idempotency_key=request.idempotency_key,
             subject=subject[:255],
-            contents_html=case_html(request, summary.summary),
+            contents_html=redact_cards(case_html(request, summary.summary)),
             contact=ContactDetails(
                 name=request.contact.name, email=request.contact.email, phone=request.contact.phone
             ),
