@@ -190,7 +190,9 @@ async def telephony_runtime(settings: Settings, runtime: Runtime) -> AsyncIterat
     telephony = Telephony(
         service=runtime.call_service,
         calls=runtime.calls,
-        signatures=TwilioSignatures(tokens, settings.public_url),
+        signatures=TwilioSignatures(
+            tokens, settings.public_url, trusted_proxies=settings.forwarded_allow_ips
+        ),
         stt=speech_to_text_from_settings(settings),
         tts=tts,
         fallback_tts=None if isinstance(tts, LocalTextToSpeech) else LocalTextToSpeech(),

@@ -205,3 +205,22 @@ def test_kca_config_masks_database_and_redis_passwords(env: pytest.MonkeyPatch) 
     assert "s3cret-pw" not in result.stdout and "r3dis-pw" not in result.stdout
     assert "KCA_DATABASE_URL=postgresql+asyncpg://kca:***@db.internal:5432/kca" in result.stdout
     assert masked_url("sqlite+aiosqlite:///var/x.db") == "sqlite+aiosqlite:///var/x.db"
+
+
+def test_a_signature_for_another_host_is_refused_unless_a_trusted_proxy_names_it() -> None:
+    from starlette.datastructures import URL, Headers
+    from twilio.request_validator import RequestValidator
+
+    from kayako_call_assistant.telephony.signature import TwilioSignatures
+
+    signatures = TwilioSignatures(["tok"], "https://voice.acme.example", trusted_proxies="10.0.0.0/8")
+    params = {"CallSid": "CA1"}
+    other = RequestValidator("tok").compute_signature("https://staging.acme.example/twilio/voice", params)
+    url = URL("https://staging.acme.example/twilio/voice")
+    headers = Headers({"host": "staging.acme.example"})
+    assert not signatures.valid(other, url, headers, params, peer="198.51.100.7")
+    assert not signatures.valid(other, url, headers, params)
+    assert signatures.valid(other, url, headers, params, peer="10.1.2.3")
+    ours = RequestValidator("tok").compute_signature("https://voice.acme.example/twilio/voice", params)
+    assert signatures.valid(ours, url, headers, params, peer="198.51.100.7")
+    assert TwilioSignatures(["tok"], "https://x.example", trusted_proxies="*").trusts("198.51.100.7")

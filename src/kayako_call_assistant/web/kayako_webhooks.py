@@ -108,7 +108,9 @@ def _as_id(value: Any, what: str) -> int | None:
     # Ids are positive 64-bit integers (Kayako's and our columns); a larger one can never be stored or
     # looked up, so the delivery is unusable (dead), not a failure to retry forever.
     if not 0 < number < 2**63:
-        raise UnusablePayloadError(f"{what} {number if number.bit_length() < 128 else 'huge'} is out of range")
+        raise UnusablePayloadError(
+            f"{what} {number if number.bit_length() < 128 else 'huge'} is out of range"
+        )
     return number
 
 
