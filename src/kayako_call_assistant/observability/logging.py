@@ -64,6 +64,31 @@ def redact_processor(
     return event_dict
 
 
+# Paths whose next segment is a credential: the Kayako webhook's path token.
+_SECRET_PATH_PREFIXES = ("/webhooks/kayako/",)
+
+
+def mask_secret_path(path: str) -> str:
+    """``path`` with the credential segment after a secret-bearing prefix replaced by ``[secret]``."""
+    for prefix in _SECRET_PATH_PREFIXES:
+        if path.startswith(prefix):
+            rest = path[len(prefix) :]
+            cut = min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=len(rest))
+            return f"{prefix}[secret]{rest[cut:]}"
+    return path
+
+
+class AccessLogSecrets(logging.Filter):
+    """Masks credentials in uvicorn's access-log lines, whose arguments are (client, method, path,
+    HTTP version, status): the Kayako webhook token travels in the path."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
+            record.args = (args[0], args[1], mask_secret_path(args[2]), args[3], args[4])
+        return True
+
+
 def configure_logging(*, json: bool, level: str = "INFO") -> None:
     """Route structlog and the standard library's logging through one redacting pipeline."""
     shared: list[Any] = [
@@ -94,6 +119,9 @@ def configure_logging(*, json: bool, level: str = "INFO") -> None:
     root.setLevel(level.upper())
     # httpx logs full request URLs at INFO, which may carry query-string credentials.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, AccessLogSecrets) for f in access.filters):
+        access.addFilter(AccessLogSecrets())
 
 
 @contextmanager
