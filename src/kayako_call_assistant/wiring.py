@@ -126,9 +126,18 @@ def outbox_worker_from_settings(
 @contextlib.asynccontextmanager
 async def call_runtime(settings: Settings, *, kayako_base_url: str | None = None) -> AsyncIterator[Runtime]:
     """Open the migrated database, the Kayako client and the knowledge base; assemble the call service."""
+    from .config_check import UnsafeConfiguration, admin_token_problem, static_problems
+
+    # Staging and production fail closed: every unsafe setting is reported, nothing is opened.
+    problems = static_problems(settings)
+    if problems:
+        raise UnsafeConfiguration(problems, settings.environment)
     engine = create_engine(database_url(settings))
     try:
         await upgrade(engine)
+        admin = await admin_token_problem(settings, engine)
+        if admin is not None:
+            raise UnsafeConfiguration([admin], settings.environment)
         stores = SqlStores(engine, redact=redact_text if settings.redact_transcripts else None)
         async with kayako_client(settings, base_url=kayako_base_url) as client:
             helpdesk = kayako.build_helpdesk(client, settings)
@@ -182,7 +191,7 @@ async def telephony_runtime(settings: Settings, runtime: Runtime) -> AsyncIterat
     tokens = auth_tokens(
         settings.twilio_auth_token.get_secret_value(),
         settings.twilio_auth_token_secondary.get_secret_value(),
-        production=settings.environment == "production",
+        production=settings.production_rules,
     )
     if settings.transfer_target:
         validate_transfer_target(settings.transfer_target)
@@ -201,7 +210,9 @@ async def telephony_runtime(settings: Settings, runtime: Runtime) -> AsyncIterat
     telephony = Telephony(
         service=runtime.call_service,
         calls=runtime.calls,
-        signatures=TwilioSignatures(tokens, settings.public_url),
+        signatures=TwilioSignatures(
+            tokens, settings.public_url, trusted_proxies=settings.forwarded_allow_ips
+        ),
         stt=speech_to_text_from_settings(settings),
         tts=tts,
         fallback_tts=None if isinstance(tts, LocalTextToSpeech) else LocalTextToSpeech(),

@@ -108,8 +108,13 @@ def test_behind_a_proxy_the_signed_url_is_rebuilt_from_forwarded_headers() -> No
     proxied = Headers(
         {"host": "10.0.0.5:8080", "x-forwarded-proto": "https", "x-forwarded-host": "support.example.com"}
     )
-    assert signatures.valid(signature, internal, proxied, params)
-    assert not signatures.valid(signature, internal, Headers({"host": "10.0.0.5:8080"}), params)
+    assert signatures.valid(signature, internal, proxied, params, peer="127.0.0.1")
+    assert not signatures.valid(
+        signature, internal, Headers({"host": "10.0.0.5:8080"}), params, peer="127.0.0.1"
+    )
+    # forwarded headers from a peer that is not a trusted proxy (KCA_FORWARDED_ALLOW_IPS) do not count
+    assert not signatures.valid(signature, internal, proxied, params, peer="203.0.113.9")
+    assert not signatures.valid(signature, internal, proxied, params)
     # the configured public URL is the other way to know what Twilio signed
     configured = TwilioSignatures(["secret"], "https://support.example.com")
     assert configured.valid(signature, internal, Headers({"host": "10.0.0.5:8080"}), params)

@@ -22,6 +22,7 @@ from ..observability.sentry import init_sentry
 from ..servers import serve_in_background
 from ..settings import Settings
 from ..web.drain import Drain
+from .errors import load_settings
 
 log = structlog.get_logger(__name__)
 
@@ -58,9 +59,12 @@ class DrainingServer(uvicorn.Server):
 
 
 async def _serve(settings: Settings) -> None:
+    from ..config_check import refuse_unsafe
     from ..web.app import create_app
     from ..wiring import call_runtime, telephony_runtime
 
+    # Before anything starts: staging and production never run on the embedded mock or a dev token.
+    refuse_unsafe(settings)
     async with contextlib.AsyncExitStack() as stack:
         if not settings.kayako_base_url:
             from ..kayako_mock.app import create_app as create_mock_app
@@ -120,6 +124,7 @@ def server_config(settings: Settings, app: Any) -> uvicorn.Config:
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,
         ws="websockets-sansio",
+        ws_max_size=settings.ws_max_message_bytes,
         # Twilio's media frames are small and already compressed audio: deflate only costs CPU.
         ws_per_message_deflate=False,
         log_config=None,
@@ -132,8 +137,8 @@ def serve_command(
 ) -> None:
     """Run the assistant (Twilio webhooks and media streams, Kayako webhooks, admin API, metrics)."""
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
-    settings = Settings(**overrides)  # type: ignore[arg-type]
-    configure_logging(json=settings.environment == "production", level=settings.log_level)
+    settings = load_settings(**overrides)
+    configure_logging(json=settings.production_rules, level=settings.log_level)
     init_sentry(
         settings.sentry_dsn.get_secret_value(),
         environment=settings.environment,

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 
 import phonenumbers
 
+from ..linear_re import compile_linear
+
 # --- Vocabulary --------------------------------------------------------------------------------------
 
 _UNITS = {
@@ -135,8 +137,8 @@ _EMAIL_LEAD_IN_END = frozenset(
 _FILLERS = frozenset(
     {"um", "uh", "er", "erm", "hmm", "so", "yes", "yeah", "yep", "sure", "okay", "ok", "well", "right"}
 )
-_TRAILING_POLITENESS = re.compile(
-    r"[,.!\s]*\b(?:sorry|thanks|thank you)(?: (?:about|for) that)?[.!\s]*$", re.IGNORECASE
+_TRAILING_POLITENESS = compile_linear(  # RE2: the leading run made Python's engine quadratic
+    r"[,.!\s]*\b(?:sorry|thanks|thank you)(?: (?:about|for) that)?[.!\s]*$", ignore_case=True
 )
 
 # A correction restarts the detail: what follows the last marker replaces what came before it.
@@ -147,10 +149,11 @@ _CORRECTION = re.compile(
     re.IGNORECASE,
 )
 
-_EMAIL_RE = re.compile(
+# RE2 (linear time): with Python's backtracking engine these took time quadratic in an utterance's length.
+_EMAIL_RE = compile_linear(
     r"^[a-z0-9](?:[a-z0-9._%+-]*[a-z0-9_])?@[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9-]+)*\.[a-z]{2,}$"
 )
-_WRITTEN_EMAIL = re.compile(r"[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}", re.IGNORECASE)
+_WRITTEN_EMAIL = compile_linear(r"[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}", ignore_case=True)
 
 
 # How callers say what is not a character: "all one word", "all lowercase", "no spaces".

@@ -120,7 +120,9 @@ class MediaStreamSession:
                     event = protocol.parse(text)
                 except protocol.MalformedMessage as error:
                     self._malformed += 1
-                    log.warning("telephony.malformed_frame", reason=str(error), count=self._malformed)
+                    # Rate-limited: the 1st, 2nd, 4th, 8th... so a flood of bad frames costs few log lines.
+                    if self._malformed & (self._malformed - 1) == 0:
+                        log.warning("telephony.malformed_frame", reason=str(error), count=self._malformed)
                     continue
                 if isinstance(event, protocol.Stopped):
                     break
@@ -136,7 +138,9 @@ class MediaStreamSession:
         if isinstance(event, protocol.Connected):
             return
         if self._handler is None:
-            log.warning("telephony.frame_before_start", event=type(event).__name__)
+            self._malformed += 1
+            if self._malformed & (self._malformed - 1) == 0:  # rate-limited as malformed frames are
+                log.warning("telephony.frame_before_start", kind=type(event).__name__, count=self._malformed)
             return
         if isinstance(event, protocol.Media):
             self._on_audio(event.payload)
