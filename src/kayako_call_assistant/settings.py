@@ -127,6 +127,16 @@ class Settings(BaseSettings):
     case_for_resolved_calls: bool = Field(
         False, description="Also file a case (tagged `resolved`) for calls the assistant resolved."
     )
+    case_number_group_size: int = Field(
+        3,
+        ge=0,
+        le=6,
+        description=(
+            "How a case number is read to the caller: digits per group, with a pause between groups "
+            '(3: "eight zero zero, one two"); 2 reads each pair as a number ("eighty, oh one, two"); 0 '
+            "reads every digit on its own."
+        ),
+    )
     case_for_answered_calls: bool = Field(
         False,
         description=(

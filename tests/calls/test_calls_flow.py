@@ -18,7 +18,7 @@ from kayako_call_assistant.calls.flow import CallFlow
 from kayako_call_assistant.calls.policy import CallPolicy
 from kayako_call_assistant.calls.service import CallService
 from kayako_call_assistant.cli.chat import chat_result, parse_script, run_chat
-from kayako_call_assistant.dialogue.entities import spell_out_digits
+from kayako_call_assistant.dialogue.entities import speak_case_number, spell_out_digits
 from kayako_call_assistant.domain import (
     CallChannel,
     CallOutcome,
@@ -128,7 +128,8 @@ async def test_hand_off_request_collects_contact_reads_email_back_and_files_the_
         )
     assert "get a member of our team" in spoken and "May I have your name" in spoken
     assert "Is that right?" in spoken and f"calling from, {spell_out_digits('14155550123')}?" in spoken
-    assert f"Your case number is {spell_out_digits(1000)}." in spoken
+    assert "Your case number is one zero zero, zero." in spoken
+    assert f"Your case number is {speak_case_number(1000)}." in spoken
     assert isinstance(actions[-1], EndCall)
     call = flow.call
     assert call.outcome is CallOutcome.ESCALATED and call.escalation_reason == "caller_asked_for_person"
@@ -323,8 +324,8 @@ async def test_case_status_is_read_from_the_help_desk(stores: SqlStores) -> None
         service_for(stores, helpdesk),
         ["what is the status of case 1000", "what is the status of case 42", "status of my case", "bye"],
     )
-    assert f"Case {spell_out_digits(1000)}, about Printer jam, is new." in spoken
-    assert f"I couldn't find case {spell_out_digits(42)}." in spoken
+    assert f"Case {speak_case_number(1000)}, about Printer jam, is new." in spoken
+    assert f"I couldn't find case {speak_case_number(42)}." in spoken
     assert "Please tell me the case number" in spoken
     assert flow.call.outcome is CallOutcome.ABANDONED and len(helpdesk.cases) == 1
 

@@ -23,6 +23,7 @@ from ..dialogue.entities import (
     parse_email,
     parse_name,
     parse_phone,
+    speak_case_number,
     speak_email,
     spell_out_digits,
     words_to_digits,
@@ -391,6 +392,9 @@ class CallFlow:
             always_human_topics=self._policy.always_human_topics,
         )
 
+    def _case_number(self, number: int) -> str:
+        return speak_case_number(number, self._policy.case_number_group_size)
+
     def _has_unresolved_issue(self) -> bool:
         return bool(self.memory.issue) and self._call.outcome is CallOutcome.IN_PROGRESS
 
@@ -687,7 +691,7 @@ class CallFlow:
         if number is None:
             yield self._prompt(phrases.ASK_CASE_NUMBER)
             return
-        spoken = spell_out_digits(number)
+        spoken = self._case_number(number)
         case: CaseInfo | None
         try:
             async with asyncio.timeout(self._policy.caller_lookup_timeout_seconds):
@@ -971,7 +975,7 @@ class CallFlow:
         entry = await self._store_case(resolved=False)
         await self._deliver_now(entry)
         if self._call.case_id is not None:
-            yield Say(f"Your case number is {spell_out_digits(self._call.case_id)}.")
+            yield Say(f"Your case number is {self._case_number(self._call.case_id)}.")
         elif self._call.contact.email:
             yield Say(phrases.CASE_LATER_EMAIL)
         else:
@@ -990,7 +994,8 @@ class CallFlow:
         # The case is already filed (a transfer follows it); the caller is promised a call back instead.
         self._call.outcome = CallOutcome.ESCALATED
         self._go(CallState.CLOSED, phrases.TRANSFER_FAILED_REASON)
-        case = f" Your case number is {spell_out_digits(self._call.case_id)}." if self._call.case_id else ""
+        case_id = self._call.case_id
+        case = f" Your case number is {self._case_number(case_id)}." if case_id else ""
         yield Say(f"{phrases.TRANSFER_FAILED}{case} {phrases.goodbye(self._policy.helpdesk_name)}")
         yield EndCall(reason=phrases.TRANSFER_FAILED_REASON)
 
