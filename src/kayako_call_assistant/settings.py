@@ -127,6 +127,15 @@ class Settings(BaseSettings):
     case_for_resolved_calls: bool = Field(
         False, description="Also file a case (tagged `resolved`) for calls the assistant resolved."
     )
+    caller_id_trust: Literal["full_attestation", "any_attestation", "never"] = Field(
+        "full_attestation",
+        description=(
+            "When caller ID alone identifies a caller (greeting by first name, open-case subject, case "
+            "status): `full_attestation` only with STIR/SHAKEN attestation A (Twilio `StirVerstat` "
+            "`TN-Validation-Passed-A`), `any_attestation` also with B, `never` always asks for a second "
+            "factor (the email on file, or the case number plus the email on the case)."
+        ),
+    )
     case_number_group_size: int = Field(
         3,
         ge=0,

@@ -300,36 +300,6 @@ async def test_a_caller_known_only_by_number_is_not_greeted_with_the_number_as_a
     assert flow.call.contact.name is None and "May I have your name" in spoken
 
 
-async def test_known_caller_is_greeted_by_name_with_the_open_case_and_their_email_is_confirmed(
-    stores: SqlStores,
-) -> None:
-    helpdesk = MemoryHelpDesk(people=[JANE])
-    await helpdesk.create_case(OLD_CASE, requester_id=JANE.id)
-    flow, _actions, spoken = await converse(
-        service_for(stores, helpdesk), ["talk to a human", "yes", "yes"], from_number="+14155550100"
-    )
-    assert spoken.startswith(
-        "Hi Jane, thanks for calling Acme Support. I see your case about Printer jam is still new."
-    )
-    assert "May I have your name" not in spoken and "the best email for you?" in spoken
-    assert flow.call.contact.email == "jane.doe@example.com"
-    info, _draft, requester_id = helpdesk.cases[f"call-{flow.call.call_id}"]
-    assert requester_id == JANE.id and len(helpdesk.people) == 1 and flow.call.case_id == info.id
-
-
-async def test_case_status_is_read_from_the_help_desk(stores: SqlStores) -> None:
-    helpdesk = MemoryHelpDesk()
-    await helpdesk.create_case(OLD_CASE, requester_id=1)
-    flow, _actions, spoken = await converse(
-        service_for(stores, helpdesk),
-        ["what is the status of case 1000", "what is the status of case 42", "status of my case", "bye"],
-    )
-    assert f"Case {speak_case_number(1000)}, about Printer jam, is new." in spoken
-    assert f"I couldn't find case {speak_case_number(42)}." in spoken
-    assert "Please tell me the case number" in spoken
-    assert flow.call.outcome is CallOutcome.ABANDONED and len(helpdesk.cases) == 1
-
-
 async def test_transfer_when_agents_are_on_duty(stores: SqlStores) -> None:
     policy = dataclasses.replace(POLICY, transfer_enabled=True)
     flow, actions, spoken = await converse(
