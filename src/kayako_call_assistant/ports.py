@@ -165,8 +165,11 @@ class CallHandler(Protocol):
         """Barge-in: the last assistant turn was heard only up to ``heard_text``."""
         ...
 
-    async def hung_up(self) -> None:
-        """The call ended on the caller's side (or the transport's): finalize the record, ensure the case."""
+    async def hung_up(self, *, transport_failure: bool = False) -> None:
+        """The call ended on the caller's side (or the transport's): finalize the record, ensure the case.
+
+        ``transport_failure``: the transport ended the call because it could not go on (speech service down,
+        internal error), not the caller: an answer given just before is then not counted as ``answered``."""
         ...
 
 

@@ -172,6 +172,25 @@ class Settings(BaseSettings):
     case_for_resolved_calls: bool = Field(
         False, description="Also file a case (tagged `resolved`) for calls the assistant resolved."
     )
+    caller_id_trust: Literal["full_attestation", "any_attestation", "never"] = Field(
+        "full_attestation",
+        description=(
+            "When caller ID alone identifies a caller (greeting by first name, open-case subject, case "
+            "status): `full_attestation` only with STIR/SHAKEN attestation A (Twilio `StirVerstat` "
+            "`TN-Validation-Passed-A`), `any_attestation` also with B, `never` always asks for a second "
+            "factor (the email on file, or the case number plus the email on the case)."
+        ),
+    )
+    case_number_group_size: int = Field(
+        3,
+        ge=0,
+        le=6,
+        description=(
+            "How a case number is read to the caller: digits per group, with a pause between groups "
+            '(3: "eight zero zero, one two"); 2 reads each pair as a number ("eighty, oh one, two"); 0 '
+            "reads every digit on its own."
+        ),
+    )
     case_for_answered_calls: bool = Field(
         False,
         description=(

@@ -42,6 +42,8 @@ def policy_from_settings(settings: Settings) -> CallPolicy:
         case_type=settings.case_type,
         case_for_resolved_calls=settings.case_for_resolved_calls,
         case_for_answered_calls=settings.case_for_answered_calls,
+        case_number_group_size=settings.case_number_group_size,
+        caller_id_trust=settings.caller_id_trust,
         caller_lookup_timeout_seconds=settings.caller_lookup_timeout_seconds,
         case_delivery_budget_seconds=settings.case_delivery_budget_seconds,
     )

@@ -79,7 +79,9 @@ class MemoryHelpDesk:
         if self.reject:
             raise ValidationRejected("contents: must not be empty")
         if draft.idempotency_key not in self.cases:
-            info = CaseInfo(id=1000 + len(self.cases), subject=draft.subject, status="New")
+            info = CaseInfo(
+                id=1000 + len(self.cases), subject=draft.subject, status="New", requester_id=requester_id
+            )
             self.cases[draft.idempotency_key] = (info, draft, requester_id)
         return self.cases[draft.idempotency_key][0]
 

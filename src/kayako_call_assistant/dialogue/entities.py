@@ -325,6 +325,39 @@ def spell_out_digits(n: int | str) -> str:
     return " ".join(_DIGIT_NAMES[int(ch)] for ch in str(n) if ch.isdigit())
 
 
+_PAIR_TENS = ("", "ten", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
+_PAIR_TEENS = (
+    "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen",
+)  # fmt: skip
+
+
+def _pair(digits: str) -> str:
+    """Two digits as agents read a pair: "80" → "eighty", "05" → "oh five", "12" → "twelve"."""
+    if len(digits) == 1:
+        return _DIGIT_NAMES[int(digits)]
+    tens, units = int(digits[0]), int(digits[1])
+    if tens == 0:
+        return "oh " + ("oh" if units == 0 else _DIGIT_NAMES[units])
+    if tens == 1:
+        return _PAIR_TEENS[units]
+    return _PAIR_TENS[tens] + (f" {_DIGIT_NAMES[units]}" if units else "")
+
+
+def speak_case_number(n: int | str, group_size: int = 3) -> str:
+    """A case number in the form agents read it: groups of ``group_size`` digits with a pause between them.
+
+    ``group_size`` 3: 80012345678 → "eight zero zero, one two three, four five six, seven eight"; 2: each pair
+    said as a number ("eighty, oh one, twenty three, …"); 0: every digit on its own, without pauses.
+    """
+    digits = "".join(ch for ch in str(n) if ch.isdigit())
+    if group_size <= 0 or len(digits) <= group_size:
+        return spell_out_digits(digits) if group_size != 2 or len(digits) > 2 else _pair(digits)
+    groups = [digits[i : i + group_size] for i in range(0, len(digits), group_size)]
+    if group_size == 2:
+        return ", ".join(_pair(group) for group in groups)
+    return ", ".join(spell_out_digits(group) for group in groups)
+
+
 # --- Email -------------------------------------------------------------------------------------------
 
 

@@ -102,6 +102,7 @@ class MediaStreamSession:
         self._busy = False  # the turn worker is inside a turn
         self._ending = False  # the call is being ended: caller input is no longer taken
         self._speech_failures = 0
+        self._transport_failed = False  # the call is ended by us for a failure, not by the caller
         self._malformed = 0
         self._replies = itertools.count(1)
         self._caller_heard_at = 0.0  # the last moment the caller was speaking
@@ -342,6 +343,7 @@ class MediaStreamSession:
         """The transport cannot go on (speech or internal failure): say so and close; ``hung_up`` files the case."""
         assert self._playback is not None
         self._playback.say(sentence, reply=None)
+        self._transport_failed = True
         await self._hang_up("transport_failure")
 
     async def _idle_watch(self) -> None:
@@ -379,5 +381,5 @@ class MediaStreamSession:
             log.error("telephony.turn_unfinished_at_hangup", call_sid=self._call_sid)
             worker.cancel()
         await playback.close()
-        await handler.hung_up()
+        await handler.hung_up(transport_failure=self._transport_failed)
         log.info("telephony.stream_ended", call_sid=self._call_sid, malformed_frames=self._malformed)
