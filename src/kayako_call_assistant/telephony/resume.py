@@ -68,8 +68,8 @@ class ResumedCall:
     async def assistant_cut_off(self, heard_text: str) -> None:
         await self._flow.assistant_cut_off(heard_text)
 
-    async def hung_up(self) -> None:
-        await self._flow.hung_up()
+    async def hung_up(self, *, transport_failure: bool = False) -> None:
+        await self._flow.hung_up(transport_failure=transport_failure)
 
 
 def start_or_resume(calls: CallStore, service: CallService) -> CallHandlerFactory:

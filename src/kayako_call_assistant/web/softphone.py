@@ -101,8 +101,8 @@ class ObservedCall:
         await self._emit({"event": "cut", "heard": heard_text})
         await self._inner.assistant_cut_off(heard_text)
 
-    async def hung_up(self) -> None:
-        await self._inner.hung_up()
+    async def hung_up(self, *, transport_failure: bool = False) -> None:
+        await self._inner.hung_up(transport_failure=transport_failure)
         with contextlib.suppress(RuntimeError, WebSocketDisconnect):  # the page may be gone already
             await self._state()
 
