@@ -4,6 +4,7 @@ mock when no Kayako is configured, and a fake Twilio REST API when no Twilio acc
 from __future__ import annotations
 
 import contextlib
+import socket
 from typing import Annotated, Any
 
 import structlog
@@ -21,7 +22,7 @@ from ..settings import Settings
 log = structlog.get_logger(__name__)
 
 
-async def _serve(settings: Settings) -> None:
+async def _serve(settings: Settings, sockets: list[socket.socket] | None = None) -> None:
     from ..web.app import create_app
     from ..wiring import call_runtime, telephony_runtime
 
@@ -67,7 +68,7 @@ async def _serve(settings: Settings) -> None:
             app = LoadProbe(app, pauses)
         config = server_config(settings, app)
         log.info("server.listening", url=settings.public_url, bind=f"{settings.host}:{settings.port}")
-        await uvicorn.Server(config).serve()
+        await uvicorn.Server(config).serve(sockets=sockets)
 
 
 def server_config(settings: Settings, app: Any) -> uvicorn.Config:
@@ -90,11 +91,24 @@ def server_config(settings: Settings, app: Any) -> uvicorn.Config:
 def serve_command(
     host: Annotated[str | None, typer.Option(help="Bind address (default KCA_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default KCA_PORT).")] = None,
+    workers: Annotated[
+        int,
+        typer.Option(min=1, help="Server processes sharing the port (SO_REUSEPORT); >1 needs PostgreSQL."),
+    ] = 1,
 ) -> None:
     """Run the assistant (Twilio webhooks and media streams, Kayako webhooks, admin API, metrics)."""
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = Settings(**overrides)  # type: ignore[arg-type]
     configure_logging(json=settings.environment == "production", level=settings.log_level)
+    if workers > 1:
+        from .workers import WorkersRefused, run_workers
+
+        try:
+            run_workers(settings, workers, overrides)
+        except WorkersRefused as refused:
+            log.error("server.workers_refused", reason=str(refused))
+            raise typer.Exit(2) from None
+        return
     init_sentry(
         settings.sentry_dsn.get_secret_value(),
         environment=settings.environment,
