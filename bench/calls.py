@@ -345,13 +345,13 @@ class Server:
     sign: bool
     greets: bool
 
-    async def probe_all(self, reset: bool) -> list[dict[str, Any]]:
+    async def probe_all(self, reset: bool, collect: bool = False) -> list[dict[str, Any]]:
         """Every worker's /debug/load: the probe answers for the process that accepted the connection, so it
         is asked on fresh connections until every pid has answered."""
         if not self.probe:
             return []
         seen: dict[int, dict[str, Any]] = {}
-        suffix = "?reset=1" if reset else ""
+        suffix = "?reset=1" if reset else "?collect=1" if collect else ""
         for _ in range(500):
             async with httpx.AsyncClient() as client:
                 data = (await client.get(f"{self.http_url}/debug/load{suffix}", timeout=30)).json()
@@ -571,6 +571,8 @@ async def measure(
     cpu1 = sum(cpu_seconds(pid) for pid in server.pids)
     client1 = sum(os.times()[:2])
     rss_after = sum(rss_bytes(pid) for pid in server.pids)
+    # After the window: what one full collection would pause every call for, with this heap and these calls.
+    collections_after = await server.probe_all(reset=False, collect=True)
     await asyncio.wait_for(asyncio.gather(*tasks), REPLY_TIMEOUT + 30)
     if profiler is not None:
         await asyncio.to_thread(profiler.wait, 60)
@@ -619,6 +621,9 @@ async def measure(
         "rss_mb": round(rss_after / 2**20, 1),
         "gc_max_pause_ms": gc_max,
         "gc_collections": collections,
+        "full_collection_ms": max(
+            (p.get("full_collection_ms", 0.0) for p in collections_after), default=None
+        ),
         "client_send_late_p50_ms": _percentile(sends, 0.5),
         "client_send_late_p99_ms": _percentile(sends, 0.99),
         "client_send_late_max_ms": _percentile(sends, 1.0),
