@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import dataclasses
 import signal
+import socket
 from types import FrameType
 from typing import Annotated, Any
 
@@ -59,6 +60,10 @@ class DrainingServer(uvicorn.Server):
 
 
 async def _serve(settings: Settings) -> None:
+    pass
+
+
+async def _serve(settings: Settings, sockets: list[socket.socket] | None = None) -> None:
     from ..config_check import refuse_unsafe
     from ..web.app import create_app
     from ..wiring import call_runtime, telephony_runtime
@@ -110,7 +115,7 @@ async def _serve(settings: Settings) -> None:
             app = LoadProbe(app, pauses)
         config = server_config(settings, app)
         log.info("server.listening", url=settings.public_url, bind=f"{settings.host}:{settings.port}")
-        await DrainingServer(config, drain, settings.drain_seconds).serve()
+        await DrainingServer(config, drain, settings.drain_seconds).serve(sockets=sockets)
 
 
 def server_config(settings: Settings, app: Any) -> uvicorn.Config:
@@ -134,11 +139,24 @@ def server_config(settings: Settings, app: Any) -> uvicorn.Config:
 def serve_command(
     host: Annotated[str | None, typer.Option(help="Bind address (default KCA_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default KCA_PORT).")] = None,
+    workers: Annotated[
+        int,
+        typer.Option(min=1, help="Server processes sharing the port (SO_REUSEPORT); >1 needs PostgreSQL."),
+    ] = 1,
 ) -> None:
     """Run the assistant (Twilio webhooks and media streams, Kayako webhooks, admin API, metrics)."""
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = load_settings(**overrides)
     configure_logging(json=settings.production_rules, level=settings.log_level)
+    if workers > 1:
+        from .workers import WorkersRefused, run_workers
+
+        try:
+            run_workers(settings, workers, overrides)
+        except WorkersRefused as refused:
+            log.error("server.workers_refused", reason=str(refused))
+            raise typer.Exit(2) from None
+        return
     init_sentry(
         settings.sentry_dsn.get_secret_value(),
         environment=settings.environment,
