@@ -103,8 +103,7 @@ class ObservedCall:
 
     async def hung_up(self) -> None:
         await self._inner.hung_up()
-        with contextlib.suppress(RuntimeError, WebSocketDisconnect):  # the page may be gone already
-            await self._state()
+        await self._state()
 
 
 @dataclass(slots=True)
@@ -169,7 +168,9 @@ def create_softphone_router(deps: SoftphoneDeps) -> APIRouter:
                 await websocket.send_text(text)
 
         async def emit(event: dict[str, Any]) -> None:
-            await send(json.dumps(event))
+            # Best effort: the page may have hung up mid-sentence, and the call must still be finished.
+            with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+                await send(json.dumps(event))
 
         async def close() -> None:
             if websocket.application_state is WebSocketState.CONNECTED:

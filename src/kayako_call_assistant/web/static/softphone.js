@@ -8,12 +8,14 @@ const ui = {
   call: $("call"), hangup: $("hangup"), state: $("state"), transcript: $("transcript"),
   keypad: $("keypad"), error: $("error"),
 };
-// Numbers for tests and the latency benchmark: when the caller stopped talking, when the answer started.
-window.softphoneStats = { latencies: [], frames: 0, marks: 0, clears: 0, state: "idle" };
+// Numbers for tests and the latency measurement, in ms from the caller's last voiced 20 ms frame:
+// firstAudio: until any assistant audio plays (the filler counts: it is what the caller hears first);
+// answer: until the reply to what the caller said starts playing.
+window.softphoneStats = { firstAudio: [], answer: [], frames: 0, marks: 0, clears: 0, drained: 0, state: "idle" };
 
 let socket = null, context = null, microphone = null, capture = null, player = null;
 let streamSid = "", chunk = 0, startedAt = 0;
-let lastVoiced = 0, wasVoiced = false, waitingForAnswer = false;
+let lastVoiced = 0, wasVoiced = false, waitingForAudio = false, answerFor = 0, replyTagged = false;
 
 function setState(text) {
   ui.state.textContent = text;
@@ -102,8 +104,8 @@ async function startCall() {
 
 function onFrame({ frame, voiced }) {
   const now = performance.now();
-  if (voiced) { lastVoiced = now; wasVoiced = true; waitingForAnswer = false; }
-  else if (wasVoiced && now - lastVoiced > 300) { wasVoiced = false; waitingForAnswer = true; }
+  if (voiced) { lastVoiced = now; wasVoiced = true; waitingForAudio = false; }
+  else if (wasVoiced && now - lastVoiced > 300) { wasVoiced = false; waitingForAudio = true; }
   send({
     event: "media", streamSid,
     media: { track: "inbound", chunk: String(++chunk), timestamp: String(Math.round(now - startedAt)), payload: base64(frame) },
@@ -116,12 +118,18 @@ function onPlayer(data) {
     send({ event: "mark", streamSid, mark: { name: data.mark } });
   } else if (data.type === "cleared") {
     for (const name of data.marks) send({ event: "mark", streamSid, mark: { name } });
+  } else if (data.type === "drained") {
+    window.softphoneStats.drained++;
+    setState("Listening");
   } else if (data.type === "started") {
     setState("Assistant speaking");
-    if (waitingForAnswer && lastVoiced) {
-      window.softphoneStats.latencies.push(performance.now() - lastVoiced);
-      waitingForAnswer = false;
+    if (waitingForAudio && lastVoiced) {
+      window.softphoneStats.firstAudio.push(performance.now() - lastVoiced);
+      waitingForAudio = false;
     }
+  } else if (data.type === "tag" && !data.cleared && answerFor) {
+    window.softphoneStats.answer.push(performance.now() - answerFor);
+    answerFor = 0;
   }
 }
 
@@ -141,7 +149,14 @@ function onMessage(message) {
       break;
     case "transcript":
       addLine(message.speaker, message.text);
-      if (message.speaker === "caller") setState("Thinking");
+      if (message.speaker === "caller") {
+        setState("Thinking");
+        answerFor = lastVoiced; // the caller's words end at their last voiced frame
+        replyTagged = false;
+      } else if (answerFor && !replyTagged) {
+        replyTagged = true; // the reply's audio follows this event: mark where it starts in the player
+        player.port.postMessage({ type: "tag" });
+      }
       break;
     case "cut":
       addLine("call", "You interrupted; the assistant was heard up to: " + (message.heard || "(nothing)"), "cut");
@@ -167,6 +182,7 @@ async function endCall(text) {
   if (socket) {
     const open = socket;
     socket = null;
+    open.onclose = null; // this end is closing it: the state shown is the one given here
     if (open.readyState === WebSocket.OPEN) {
       open.send(JSON.stringify({ event: "stop", streamSid, stop: { callSid: "" } }));
       open.close();
