@@ -22,7 +22,14 @@ function setState(text) {
   window.softphoneStats.state = text;
 }
 
+let replyLine = null; // the assistant's current reply: its sentences share one line
+
 function addLine(speaker, text, extraClass) {
+  if (speaker === "assistant" && replyLine) {
+    replyLine.lastChild.textContent += " " + text;
+    ui.transcript.scrollTop = ui.transcript.scrollHeight;
+    return;
+  }
   const item = document.createElement("li");
   item.className = "turn " + speaker + (extraClass ? " " + extraClass : "");
   const who = document.createElement("span");
@@ -32,6 +39,7 @@ function addLine(speaker, text, extraClass) {
   words.textContent = text;
   item.append(who, words);
   ui.transcript.append(item);
+  replyLine = speaker === "assistant" ? item : null;
   ui.transcript.scrollTop = ui.transcript.scrollHeight;
 }
 
@@ -55,6 +63,7 @@ function unbase64(text) {
 async function startCall() {
   ui.error.textContent = "";
   ui.call.disabled = true;
+  ui.call.hidden = true;
   setState("Connecting…");
   try {
     const response = await fetch("/softphone/token", { method: "POST", credentials: "same-origin" });
@@ -98,6 +107,8 @@ async function startCall() {
   } catch (error) {
     ui.error.textContent = "Could not start the call: " + error.message;
     await teardown();
+    ui.call.disabled = false;
+    ui.call.hidden = false;
     setState("Ready");
   }
 }
@@ -162,6 +173,7 @@ function onMessage(message) {
       addLine("call", "You interrupted; the assistant was heard up to: " + (message.heard || "(nothing)"), "cut");
       break;
     case "state":
+      replyLine = null; // the reply is complete
       if (message.finished) setState("Call finished: " + message.outcome);
       else setState("Listening (" + message.outcome.replace("_", " ") + ")");
       break;
@@ -192,6 +204,7 @@ async function endCall(text) {
   ui.hangup.hidden = true;
   ui.keypad.hidden = true;
   ui.call.disabled = false;
+  ui.call.hidden = false;
   if (!ui.state.textContent.startsWith("Call finished")) setState(text);
   ui.call.focus();
 }
