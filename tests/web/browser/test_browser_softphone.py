@@ -63,6 +63,18 @@ async def test_a_browser_call_is_answered_and_lands_in_the_dashboard(
         )
         stats = await page.evaluate("() => window.softphoneStats")
         await screenshot(page, "softphone.png")
+
+        # While the call is on, an operator sees it among the live calls, on this worker.
+        token = await rig.runtime.stores.tokens.create("ops")
+        operator = await browser.new_page()
+        errors += watch_console(operator)
+        await log_in(operator, rig.base_url, token)
+        await expect(operator.locator("#live")).to_contain_text("this worker")
+        await operator.close()
+
+        # A key on the keypad reaches the call session and comes back in the transcript.
+        await page.get_by_role("button", name="Press 5").click()
+        await expect(transcript.locator("li.caller").last).to_have_text("You(pressed 5)")
         await page.get_by_role("button", name="Hang up").click()
         await expect(page.locator("#state")).to_contain_text("hung up")
         assert errors == [], errors
@@ -78,9 +90,7 @@ async def test_a_browser_call_is_answered_and_lands_in_the_dashboard(
                 break
             await asyncio.sleep(0.1)
         assert call is not None and call.ended_at is not None
-        token = await rig.runtime.stores.tokens.create("ops")
-        await log_in(page, rig.base_url, token)
-        await page.goto(f"{rig.base_url}/admin/call-log/{call.call_id}")
+        await page.goto(f"{rig.base_url}/admin/call-log/{call.call_id}")  # the session cookie is shared
         turns = page.locator("ol.transcript li")
         caller_turn = turns.filter(has_text="caller").filter(has_text="password")
         await expect(caller_turn).to_have_count(1)

@@ -214,6 +214,5 @@ ui.hangup.addEventListener("click", () => endCall("You hung up"));
 ui.keypad.addEventListener("click", (event) => {
   const digit = event.target.closest("button")?.dataset.digit;
   if (!digit) return;
-  send({ event: "dtmf", streamSid, dtmf: { track: "inbound_track", digit } });
-  addLine("caller", "(pressed " + digit + ")");
+  send({ event: "dtmf", streamSid, dtmf: { track: "inbound_track", digit } }); // the server echoes it in the transcript
 });
