@@ -32,7 +32,7 @@ async def _lines(name: str) -> AsyncIterator[str]:
 
 
 async def test_resolved_and_escalated_calls_leave_records_metrics_and_a_case(tmp_path: Path) -> None:
-    config = MockConfig()
+    config = MockConfig(strict=True)
     async with serve_in_background(create_mock_app(config)) as mock:
         settings = Settings(
             kayako_base_url=f"{mock}/api/v1",

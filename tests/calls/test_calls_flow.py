@@ -245,18 +245,24 @@ async def test_goodbye_repeat_out_of_scope_and_abuse(stores: SqlStores) -> None:
     flow, actions, spoken = await converse(
         service_for(stores, MemoryHelpDesk()), ["what's the weather", "repeat that", "goodbye"]
     )
-    assert spoken.count("I can help with questions about our products") == 2  # repeated word for word
+    assert spoken.count("I can help with questions about Acme Support") == 2  # repeated word for word
     assert isinstance(actions[-1], EndCall) and flow.call.outcome is CallOutcome.ABANDONED
     flow, actions, spoken = await converse(service_for(stores, MemoryHelpDesk()), ["you idiot", "you idiot"])
     assert "can't continue if the language stays abusive" in spoken and isinstance(actions[-1], EndCall)
     assert actions[-1] == EndCall(reason="abuse")
 
 
-async def test_goodbye_after_an_answer_counts_as_resolved(stores: SqlStores) -> None:
+async def test_goodbye_after_an_answer_is_answered_and_a_yes_with_it_resolved(stores: SqlStores) -> None:
+    helpdesk = MemoryHelpDesk()
     flow, _actions, _spoken = await converse(
-        service_for(stores, MemoryHelpDesk()), ["how do I reset my password", "bye"]
+        service_for(stores, helpdesk), ["how do I reset my password", "bye"]
+    )
+    assert flow.call.outcome is CallOutcome.ANSWERED and flow.call.case_id is None
+    flow, _actions, _spoken = await converse(
+        service_for(stores, helpdesk), ["how do I reset my password", "yes"]
     )
     assert flow.call.outcome is CallOutcome.RESOLVED
+    assert helpdesk.create_calls == 0
 
 
 async def test_always_human_topics_and_frustration_escalate(stores: SqlStores) -> None:

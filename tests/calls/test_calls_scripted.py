@@ -37,6 +37,18 @@ SCRIPTS = {
     "silence": [SILENCE, SILENCE, SILENCE],
     "silence_after_problem": ["my printer is jammed and shows error e forty seven", SILENCE, SILENCE, SILENCE],
     "goodbye": ["goodbye"],
+    "not_a_yes": ["how do I reset my password", "ok then tell me a joke", "whatever"],
+    "small_talk": ["hello", "tell me a joke", "what's the weather like", "goodbye"],
+    "answered_then_hang_up": ["how do I reset my password"],
+    "email_for_name": [
+        "let me speak to an agent", "sure it's j o n dot b r e w e r at gmail dot com", "that's correct",
+        "Jon Brewer", "four one five five five five zero one two three",
+    ],
+    "details_up_front": [
+        "my email is sam dot lee at example dot com and I need to speak to a person",
+        "no wait, it's sam dot li at example dot com", "yes", "no thanks",
+        "four one five five five five zero one nine nine",
+    ],
 }  # fmt: skip
 
 
@@ -47,7 +59,7 @@ async def _lines(lines: list[str]) -> AsyncIterator[str]:
 
 @pytest.fixture(params=["local", "openai"])
 async def runtime(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[tuple[Runtime, str]]:
-    config = MockConfig()
+    config = MockConfig(strict=True)
     async with (
         serve_in_background(create_mock_app(config)) as mock,
         serve_in_background(create_openai_app()) as ai,
@@ -72,7 +84,7 @@ async def _call(runtime: Runtime, name: str) -> CallFlow:
 
 
 async def _case_text(mock: str, case_id: int) -> str:
-    config = MockConfig()
+    config = MockConfig(strict=True)
     async with httpx.AsyncClient(auth=(config.agent_email, config.agent_password)) as client:
         posts = (await client.get(f"{mock}/api/v1/cases/{case_id}/posts")).json()["data"]
         case = (await client.get(f"{mock}/api/v1/cases/{case_id}", params={"fields": "+tags"})).json()["data"]
@@ -143,8 +155,56 @@ async def test_silence_and_goodbye(runtime: tuple[Runtime, str]) -> None:
     assert "goodbye" in goodbye.turns[-1].text.lower()
 
 
+async def test_an_email_given_for_the_name_is_taken_read_back_and_kept(runtime: tuple[Runtime, str]) -> None:
+    assembled, mock = runtime
+    flow = await _call(assembled, "email_for_name")
+    said = [t.text for t in flow.turns if t.speaker is Speaker.ASSISTANT]
+    assert not any("didn't catch your name" in text for text in said)
+    assert any("I have j o n dot brewer at gmail dot com. Is that right?" in text for text in said)
+    assert flow.call.contact.email == "jon.brewer@gmail.com"
+    assert flow.call.contact.name == "Jon Brewer"
+    assert flow.call.contact.phone == "+14155550123"
+    assert flow.call.case_id is not None and flow.call.outcome is CallOutcome.ESCALATED
+    assert "jon.brewer@gmail.com" in await _case_text(mock, flow.call.case_id)
+
+
+async def test_details_offered_before_they_are_asked_keep_the_latest(runtime: tuple[Runtime, str]) -> None:
+    assembled, mock = runtime
+    flow = await _call(assembled, "details_up_front")
+    said = [t.text for t in flow.turns if t.speaker is Speaker.ASSISTANT]
+    assert not any("What email address" in text for text in said)  # never asked: it was offered
+    assert flow.call.contact.email == "sam.li@example.com"
+    assert flow.call.contact.name is None  # the name was declined and did not block the case
+    assert flow.call.case_id is not None
+    assert "sam.li@example.com" in await _case_text(mock, flow.call.case_id)
+
+
+async def test_only_an_explicit_yes_resolves(runtime: tuple[Runtime, str]) -> None:
+    flow = await _call(runtime[0], "not_a_yes")
+    spoken = " ".join(t.text for t in flow.turns if t.speaker is Speaker.ASSISTANT)
+    assert spoken.count("I just need a yes or a no") == 1  # asked once more, then unresolved
+    assert flow.call.outcome is not CallOutcome.RESOLVED
+    assert flow.memory.failed_answers == 1
+
+
+async def test_small_talk_is_answered_with_the_scope_never_an_article(runtime: tuple[Runtime, str]) -> None:
+    flow = await _call(runtime[0], "small_talk")
+    assistant = [t.text for t in flow.turns if t.speaker is Speaker.ASSISTANT]
+    assert sum("I can help with questions about" in text for text in assistant) == 3
+    assert not any("did that solve" in text.lower() for text in assistant)
+    assert flow.call.case_id is None and flow.call.outcome is CallOutcome.ABANDONED
+
+
+async def test_hanging_up_after_an_answer_is_answered_without_a_case(runtime: tuple[Runtime, str]) -> None:
+    flow = await _call(runtime[0], "answered_then_hang_up")
+    assert flow.call.outcome is CallOutcome.ANSWERED
+    assert flow.call.case_id is None and flow.call.escalation_reason is None
+    stored = await runtime[0].calls.get_call(flow.call.call_id)
+    assert stored is not None and stored.outcome is CallOutcome.ANSWERED
+
+
 async def test_kayako_down_during_escalation_one_case_after_recovery_across_a_restart(tmp_path: Path) -> None:
-    config = MockConfig()
+    config = MockConfig(strict=True)
     async with (
         serve_in_background(create_mock_app(config)) as mock,
         httpx.AsyncClient(base_url=mock) as admin,
@@ -182,5 +242,5 @@ async def test_kayako_down_during_escalation_one_case_after_recovery_across_a_re
         assert text.count("I want to talk to a real person") >= 1
         tag = next(t for t in text.split("tags:")[1].split("'") if t.startswith("kca-"))
         async with httpx.AsyncClient(auth=(config.agent_email, config.agent_password)) as client:
-            tagged = (await client.get(f"{mock}/api/v1/cases", params={"tags": tag})).json()
-        assert tagged["total_count"] == 1
+            every = (await client.get(f"{mock}/api/v1/cases", params={"limit": 1000})).json()["data"]
+        assert [c["id"] for c in every if c["legacy_id"] == tag] == [call.case_id]  # exactly one case

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
+import pytest
 from calls_support import MemoryHelpDesk
 
 from kayako_call_assistant.domain import (
@@ -31,6 +32,7 @@ from kayako_call_assistant.tickets import (
     find_or_create_requester,
 )
 from kayako_call_assistant.tickets.outbox import is_permanent
+from kayako_call_assistant.tickets.requester import e164_or_none
 
 T0 = dt.datetime(2026, 1, 5, 14, 30, 0, tzinfo=dt.UTC)
 
@@ -117,9 +119,21 @@ async def test_requester_found_by_email_then_phone_else_created_with_both() -> N
     assert by_email == jane and by_phone == jane
     assert helpdesk.lookups == [("jane@example.com", None), ("other@x.org", None), (None, "+14155550100")]
     created = await find_or_create_requester(
-        helpdesk, ContactDetails(name="Bo", email="bo@x.org", phone="+1555")
+        helpdesk, ContactDetails(name="Bo", email="bo@x.org", phone="+1 (415) 555-0155")
     )
-    assert created.id != jane.id and created.emails == ("bo@x.org",) and created.phones == ("+1555",)
+    assert created.id != jane.id and created.emails == ("bo@x.org",) and created.phones == ("+14155550155",)
+
+
+@pytest.mark.parametrize(
+    "caller_id", ["anonymous", "restricted", "unavailable", "unknown", "", "+1555", "4155550155"]
+)
+async def test_a_caller_id_that_is_not_e164_is_no_identity(caller_id: str) -> None:
+    assert e164_or_none(caller_id) is None
+    helpdesk = MemoryHelpDesk()
+    person = await find_or_create_requester(
+        helpdesk, ContactDetails(phone=caller_id), anonymous_email="unknown-caller@example.invalid"
+    )
+    assert person.emails == ("unknown-caller@example.invalid",) and person.phones == ()
 
 
 def _draft(key: str) -> CaseDraft:
@@ -197,3 +211,32 @@ def test_permanent_errors_are_told_apart_from_transient_ones() -> None:
     assert is_permanent(Http(400)) and is_permanent(Http(422)) and is_permanent(KeyError("subject"))
     assert not is_permanent(Http(500)) and not is_permanent(Http(429)) and not is_permanent(Http(401))
     assert not is_permanent(ConnectionError("refused")) and not is_permanent(TimeoutError())
+
+
+class NeverCalled(SummaryEngine):
+    async def summarize(self, transcript: Sequence[Turn], usage: Usage) -> CaseSummary:
+        raise AssertionError("the caller's path must not wait for the model")
+
+
+@pytest.mark.parametrize("fail", [False, True])
+async def test_a_deferred_summary_is_written_by_the_delivery_or_falls_back(
+    stores: SqlStores, fail: bool
+) -> None:
+    builder = CaseBuilder(
+        NeverCalled(), priority_escalated="High", priority_resolved=None, case_type=None, defer_summary=True
+    )
+    draft = await builder.build(_request(), Usage())
+    assert draft.subject == "my reset <link> expired"  # the caller's words until the model has spoken
+    await stores.calls.create_call(CallRecord(call_id="c1", channel=CallChannel.CHAT, started_at=T0))
+    await stores.outbox.enqueue(OutboxEntry(idempotency_key="call-c1", call_id="c1", payload=draft.to_json()))
+    helpdesk = MemoryHelpDesk()
+    worker = OutboxWorker(stores.outbox, helpdesk, stores.calls, engine=SummaryEngine(fail=fail))
+    assert await worker.deliver_due() == 1
+    _info, filed, _requester = helpdesk.cases["call-c1"]
+    assert "[14:30:05] <strong>Caller:</strong> my reset &lt;link&gt; expired" in filed.contents_html
+    if fail:
+        assert filed.subject == "my reset <link> expired" and "see the transcript" in filed.contents_html
+    else:
+        assert filed.subject == "Cannot <reset> password"
+        assert "Caller&#x27;s reset link &amp; token expired." in filed.contents_html
+        assert "see the transcript" not in filed.contents_html

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -231,3 +234,30 @@ def test_bare_name_when_a_name_was_asked_for() -> None:
     assert parse_name("Mary Jones", bare=True) == "Mary Jones"
     assert parse_name("Mary Jones") is None
     assert parse_name("yes", bare=True) is None
+
+
+@pytest.mark.parametrize(
+    ("said", "email"),
+    [
+        ("sure it's j o n dot b r e w e r at gmail dot com", "jon.brewer@gmail.com"),
+        ("double u i l l at gmail dot com", "will@gmail.com"),
+        ("sarah jones all one word at gmail dot com", "sarahjones@gmail.com"),
+        ("it's all lowercase, n o a h at gmail dot com", "noah@gmail.com"),
+        ("it's olivia two thousand at gmail dot com", "olivia2000@gmail.com"),
+        ("it's ben at gee mail dot com", "ben@gmail.com"),
+        ("my email's liam at gmail dot com", "liam@gmail.com"),
+        ("it's peter at gmail dot com no wait it's peter at hotmail dot com", "peter@hotmail.com"),
+    ],
+)
+def test_spoken_email_forms(said: str, email: str) -> None:
+    assert parse_email(said) == email
+
+
+def test_spoken_emails_held_out_split() -> None:
+    data = Path(__file__).resolve().parents[2] / "bench" / "data" / "spoken_emails.jsonl"
+    rows = [
+        r for r in map(json.loads, data.read_text(encoding="utf-8").splitlines()) if r["split"] == "heldout"
+    ]
+    assert len(rows) >= 40
+    exact = sum(parse_email(r["text"]) == r["email"] for r in rows)
+    assert exact / len(rows) >= 0.95

@@ -16,7 +16,7 @@ from kayako_call_assistant.servers import serve_in_background
 
 @pytest.fixture
 def mock_config() -> MockConfig:
-    return MockConfig()
+    return MockConfig(strict=True)
 
 
 @pytest.fixture

@@ -116,7 +116,7 @@ async def test_kayako_oauth_one_token_request_for_many_waiting_requests(
     assert log.count("POST", "/oauth/token") == 2
 
 
-@pytest.mark.parametrize("mock_config", [MockConfig(oauth_token_ttl_seconds=2)])
+@pytest.mark.parametrize("mock_config", [MockConfig(oauth_token_ttl_seconds=2, strict=True)])
 async def test_kayako_oauth_refreshes_before_expiry(make_client: MakeClient, mock_config: MockConfig) -> None:
     client, log = _oauth(make_client, mock_config)
     await client.get("me")

@@ -19,7 +19,7 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def env() -> Iterator[dict[str, str]]:
-    with serve_in_thread(create_app(MockConfig())) as url:
+    with serve_in_thread(create_app(MockConfig(strict=True))) as url:
         yield {
             "KCA_KAYAKO_BASE_URL": f"{url}/api/v1",
             "KCA_KAYAKO_AUTH": "basic",

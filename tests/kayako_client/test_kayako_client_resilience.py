@@ -108,8 +108,8 @@ async def test_kayako_case_committed_then_500_is_not_duplicated(kayako: MockKaya
     case = await helpdesk.create_case(draft, jane.id)
     again = await helpdesk.create_case(draft, jane.id)
     assert again.id == case.id
-    tagged = await api.cases_with_tag(idempotency_tag("call-dup-1"))
-    assert [c.id for c in tagged] == [case.id]
+    marked = await api.cases_with_legacy_id(idempotency_tag("call-dup-1"))
+    assert [c.id for c in marked] == [case.id]
     stored = await api.get_case(case.id)
     assert "phone" in stored.tag_names
 

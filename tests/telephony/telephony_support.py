@@ -73,7 +73,7 @@ async def voice_rig(
     tmp_path: Path, *, engines: dict[str, Any] | None = None, **overrides: Any
 ) -> AsyncIterator[VoiceRig]:
     """``engines`` replaces Telephony fields (stt, tts, fallback_tts, voice); ``overrides`` are settings."""
-    mock = MockConfig()
+    mock = MockConfig(strict=True)
     port = free_port()
     async with (
         serve_in_background(create_mock_app(mock)) as mock_url,

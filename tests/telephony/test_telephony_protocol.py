@@ -149,7 +149,9 @@ def test_voice_webhook_twiml_connects_a_stream_with_the_callers_number() -> None
         '<?xml version="1.0" encoding="UTF-8"?><Response><Connect><Stream name="assistant" '
         'statusCallback="https://support.example.com/twilio/stream-status" statusCallbackMethod="POST" '
         'url="wss://support.example.com/twilio/media"><Parameter name="caller" value="+15551234567" />'
-        '<Parameter name="called" value="+15550000000" /></Stream></Connect><Hangup /></Response>'
+        '<Parameter name="called" value="+15550000000" /></Stream></Connect>'
+        # a stream that ends without the call ending comes back to the voice webhook (resume elsewhere)
+        '<Redirect method="POST">https://support.example.com/twilio/voice</Redirect></Response>'
     )
     assert websocket_url("http://127.0.0.1:8080/", "/twilio/media") == "ws://127.0.0.1:8080/twilio/media"
 

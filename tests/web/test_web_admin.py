@@ -85,3 +85,48 @@ async def test_admin_api_requires_a_token_and_audits_every_access(stores: SqlSto
     assert ("ops-alice", "list_calls", "calls") in actions
     assert ("ops-alice", "read_transcript", "c1") in actions
     assert ("ops-alice", "resend_case", "c1") in actions
+
+
+async def test_admin_api_lists_shows_and_requeues_dead_cases_with_an_audit_trail(stores: SqlStores) -> None:
+    for key in ("call-a", "call-b"):
+        await stores.outbox.enqueue(
+            OutboxEntry(idempotency_key=key, call_id=key[5:], payload={"subject": key})
+        )
+        await stores.outbox.mark_failed(key, "KayakoValidationError: FIELD_INVALID email", None)
+    await stores.outbox.enqueue(OutboxEntry(idempotency_key="call-c", call_id="c", payload={"subject": "c"}))
+    token = await stores.tokens.create("ops-bob")
+    woken: list[bool] = []
+
+    async def on_resend() -> None:
+        woken.append(True)
+
+    app = FastAPI()
+    app.include_router(
+        create_admin_router(
+            tokens=stores.tokens,
+            audit=stores.audit,
+            calls=stores.calls,
+            outbox=stores.outbox,
+            case_key_for_call=lambda c: f"call-{c}",
+            on_resend=on_resend,
+        )
+    )
+    async with serve_in_background(app) as base, httpx.AsyncClient(base_url=base) as client:
+        assert (await client.get("/admin/outbox")).status_code == 401
+        auth = {"Authorization": f"Bearer {token}"}
+        dead = (await client.get("/admin/outbox", params={"status": "dead"}, headers=auth)).json()
+        assert dead["counts"] == {"pending": 1, "delivered": 0, "dead": 2}
+        assert sorted(e["idempotency_key"] for e in dead["entries"]) == ["call-a", "call-b"]
+        shown = (await client.get("/admin/outbox/call-a", headers=auth)).json()["entry"]
+        assert shown["payload"] == {"subject": "call-a"} and "FIELD_INVALID" in shown["last_error"]
+        assert (await client.get("/admin/outbox/call-zz", headers=auth)).status_code == 404
+        one = await client.post("/admin/outbox/call-a/requeue", headers=auth)
+        assert one.json() == {"requeued": ["call-a"]}
+        rest = await client.post("/admin/outbox/requeue-dead", headers=auth)
+        assert rest.json() == {"requeued": ["call-b"]}
+        assert woken == [True, True]
+    assert (await stores.outbox.counts())["dead"] == 0
+    actions = [e.action for e in await stores.audit.list(limit=20)]
+    for action in ("list_outbox", "read_outbox_entry", "requeue_case", "requeue_dead_cases"):
+        assert action in actions
+    assert any(e.actor == "anonymous" for e in await stores.audit.list(limit=20))

@@ -15,7 +15,7 @@ from kayako_call_assistant.wiring import call_runtime
 
 
 async def test_readiness_names_the_failing_dependency(tmp_path: Path, redis_url: str) -> None:
-    config = MockConfig()
+    config = MockConfig(strict=True)
     async with (
         serve_in_background(create_mock_app(config)) as mock,
         httpx.AsyncClient(base_url=mock) as admin,

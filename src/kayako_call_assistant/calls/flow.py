@@ -17,6 +17,7 @@ from typing import Any
 
 import structlog
 
+from ..dialogue.choice import NEITHER, choose
 from ..dialogue.entities import (
     parse_case_number,
     parse_email,
@@ -24,7 +25,9 @@ from ..dialogue.entities import (
     parse_phone,
     speak_email,
     spell_out_digits,
+    words_to_digits,
 )
+from ..dialogue.intents import explicit_yes, is_noncommittal, is_small_talk
 from ..dialogue.speech_text import speakable
 from ..domain import (
     AnswerVerdict,
@@ -33,8 +36,10 @@ from ..domain import (
     CaseInfo,
     DialogueContext,
     EndCall,
+    Entities,
     FlowAction,
     Intent,
+    Passage,
     Say,
     Speaker,
     Transfer,
@@ -51,7 +56,9 @@ from .states import CONTACT_STATES, EXPECTING, CallState
 log = structlog.get_logger(__name__)
 
 _HISTORY_TURNS = 12  # turns of context given to the language engine
-_OPEN_STATES = frozenset({CallState.GREETING, CallState.LISTENING, CallState.CONFIRMING_RESOLUTION})
+_OPEN_STATES = frozenset(
+    {CallState.GREETING, CallState.LISTENING, CallState.CONFIRMING_RESOLUTION, CallState.CLARIFYING}
+)
 
 
 @dataclass(slots=True)
@@ -87,8 +94,17 @@ class FlowMemory:
     attempts: int = 0  # tries at the contact detail being collected
     skipped: list[str] = field(default_factory=list)  # contact details the caller would not or could not give
     pending_email: str | None = None  # heard (or known from Kayako) but not yet confirmed
+    email_from_caller: bool = False  # the pending email was said by the caller (else: known from Kayako)
+    pending_phone: str | None = None  # a number the caller said outside the phone question, to confirm
+    case_number: int | None = None  # a case number the caller mentioned
+    name_asks: int = 0  # the name is asked at most twice and never blocks the case
     person_id: int | None = None
     case_key: str | None = None  # set once the case is stored in the outbox
+    confirm_asks: int = 0  # "did that solve it?" asked again after an answer that was not a clear yes or no
+    prompt_seq: int | None = None  # the assistant turn that asked ``last_prompt``
+    prompt_heard: bool = True  # False when the caller cut that turn off before the question was said
+    clarify: list[dict[str, Any]] = field(default_factory=list)  # the two passages a question may be about
+    clarify_asks: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -106,8 +122,17 @@ class FlowMemory:
             "attempts": self.attempts,
             "skipped": list(self.skipped),
             "pending_email": self.pending_email,
+            "email_from_caller": self.email_from_caller,
+            "pending_phone": self.pending_phone,
+            "case_number": self.case_number,
+            "name_asks": self.name_asks,
             "person_id": self.person_id,
             "case_key": self.case_key,
+            "confirm_asks": self.confirm_asks,
+            "prompt_seq": self.prompt_seq,
+            "prompt_heard": self.prompt_heard,
+            "clarify": list(self.clarify),
+            "clarify_asks": self.clarify_asks,
         }
 
     @classmethod
@@ -127,8 +152,17 @@ class FlowMemory:
             attempts=int(data.get("attempts", 0)),
             skipped=list(data.get("skipped", [])),
             pending_email=data.get("pending_email"),
+            email_from_caller=bool(data.get("email_from_caller", False)),
+            pending_phone=data.get("pending_phone"),
+            case_number=data.get("case_number"),
+            name_asks=int(data.get("name_asks", 0)),
             person_id=data.get("person_id"),
             case_key=data.get("case_key"),
+            confirm_asks=int(data.get("confirm_asks", 0)),
+            prompt_seq=data.get("prompt_seq"),
+            prompt_heard=bool(data.get("prompt_heard", True)),
+            clarify=list(data.get("clarify", [])),
+            clarify_asks=int(data.get("clarify_asks", 0)),
         )
 
 
@@ -139,6 +173,33 @@ def _spoken_subject(subject: str) -> str:
 
 def _digits(number: str) -> str:
     return "".join(ch for ch in number if ch.isdigit())
+
+
+def _words(text: str) -> list[str]:
+    return "".join(ch.lower() if ch.isalnum() else " " for ch in text).split()
+
+
+def _was_heard(prompt: str, heard: str) -> bool:
+    """Whether the question ``prompt`` was said to its end within what the caller heard."""
+    asked, said = _words(prompt), _words(heard)
+    return bool(asked) and len(said) >= len(asked) and said[-len(asked) :] == asked
+
+
+def _read_back_email(email: str, *, ask: bool = True) -> str:
+    return f"I have {speak_email(email)}." + (" Is that right?" if ask else "")
+
+
+def _passage_json(passage: Passage) -> dict[str, Any]:
+    return {
+        "article_id": passage.article_id,
+        "title": passage.title,
+        "text": passage.text,
+        "heading": passage.heading,
+    }
+
+
+def _passage_from_json(data: dict[str, Any]) -> Passage:
+    return Passage(int(data["article_id"]), str(data["title"]), str(data["text"]), data.get("heading"))
 
 
 class CallFlow:
@@ -195,13 +256,19 @@ class CallFlow:
             return
         turn.text = heard_text.strip()
         turn.interrupted = True
+        if self.memory.prompt_seq == seq and self.memory.last_prompt:
+            # A question counts only if the caller heard it: "yes" to a question never said is no answer.
+            self.memory.prompt_heard = _was_heard(self.memory.last_prompt, turn.text)
         # The store replaces a turn written again with the same seq: the transcript keeps only what was heard.
         await self._save([turn])
         log.info("call.cut_off", call_id=self._call.call_id, seq=seq, heard_chars=len(turn.text))
 
     async def hung_up(self) -> None:
         memory = self.memory
-        if memory.state is not CallState.CLOSED:
+        if memory.state is CallState.CONFIRMING_RESOLUTION and memory.case_key is None:
+            # The caller heard an answer and left without a yes or a no: answered, not a failure.
+            await self._answered(phrases.CALLER_HUNG_UP)
+        elif memory.state is not CallState.CLOSED:
             handing_off = memory.state in CONTACT_STATES or memory.state is CallState.ESCALATING
             if memory.case_key is None and (handing_off or self._has_unresolved_issue()):
                 reason = self._call.escalation_reason or phrases.CALLER_HUNG_UP
@@ -251,6 +318,8 @@ class CallFlow:
                         if turn is None:
                             turn = self._new_turn(Speaker.ASSISTANT, action.text)
                             self.memory.last_assistant_seq = turn.seq
+                        if action.text == self.memory.last_prompt:
+                            self.memory.prompt_seq, self.memory.prompt_heard = turn.seq, True
                     yield action
         finally:
             if turn is not None:
@@ -397,6 +466,9 @@ class CallFlow:
         if state is CallState.GREETING:
             state = CallState.LISTENING
             self.memory.state = state
+        if state not in CONTACT_STATES:
+            # A detail offered at any point is kept (the latest one wins) and read back when it is needed.
+            self._keep_details(self._details_in(text, u, strict_name=True))
         if u.intent is Intent.ABUSE:
             handler = self._abuse(u)
         elif u.intent is Intent.HANDOFF and state in _OPEN_STATES:
@@ -414,6 +486,8 @@ class CallFlow:
             handler = self._goodbye(u)
         elif state is CallState.CONFIRMING_RESOLUTION:
             handler = self._confirming_resolution(text, u)
+        elif state is CallState.CLARIFYING:
+            handler = self._clarifying(text, u)
         elif state in CONTACT_STATES:
             handler = self._collect_contact(text, u)
         elif state is CallState.ESCALATING:
@@ -431,17 +505,17 @@ class CallFlow:
             self.memory.issue.append(text)
 
     async def _listening(self, text: str, u: Understanding) -> AsyncGenerator[FlowAction, None]:
-        if u.intent in (Intent.QUESTION, Intent.INFORM):
+        if u.intent in (Intent.QUESTION, Intent.INFORM) and not is_small_talk(text):
             self.memory.issue.append(text)
             async for action in self._answer(text, u, retry=False):
                 yield action
         elif u.intent is Intent.CASE_STATUS:
             async for action in self._case_status(text, u):
                 yield action
-        elif u.intent is Intent.OUT_OF_SCOPE:
-            self._go(CallState.LISTENING, "out_of_scope", u)
-            yield Say(phrases.OUT_OF_SCOPE)
-            yield self._prompt(phrases.DESCRIBE_ISSUE)
+        elif u.intent in (Intent.OUT_OF_SCOPE, Intent.GREETING) or is_small_talk(text):
+            # Greetings, jokes, weather, chit-chat: a friendly scope statement, never an article.
+            self._go(CallState.LISTENING, "small_talk", u)
+            yield self._prompt(phrases.scope(self._policy.helpdesk_name))
         elif u.intent is Intent.THANKS:
             yield Say(phrases.YOURE_WELCOME)
             yield self._prompt(phrases.ANYTHING_ELSE)
@@ -472,15 +546,45 @@ class CallFlow:
             return
         fresh = assessment.hits
         relevance = assessment.confidence
-        if assessment.verdict is not AnswerVerdict.ANSWER or not fresh:
+        verdict = assessment.verdict if fresh else AnswerVerdict.NONE
+        if verdict is AnswerVerdict.CLARIFY and len(fresh) >= 2 and not retry:
+            first, second = fresh[0].passage, fresh[1].passage
+            self.memory.clarify = [_passage_json(first), _passage_json(second)]
+            self.memory.clarify_asks = 0
+            self.memory.question = question
+            self._go(CallState.CLARIFYING, assessment.reason, u, relevance=relevance)
+            yield self._prompt(phrases.clarify(_spoken_subject(first.title), _spoken_subject(second.title)))
+            return
+        if verdict is not AnswerVerdict.ANSWER:
+            if not retry and (u.intent is Intent.OUT_OF_SCOPE or is_small_talk(question)):
+                # Nothing in the help center and nothing a help desk does: no case for "tell me a joke".
+                if self.memory.issue and self.memory.issue[-1] == question:
+                    self.memory.issue.pop()
+                self._go(CallState.LISTENING, f"small_talk_{assessment.reason}", u, relevance=relevance)
+                yield self._prompt(phrases.scope(self._policy.helpdesk_name))
+                return
             async for action in self._escalate(phrases.NO_RELEVANT_ARTICLE, u, relevance=relevance):
                 yield action
             return
         best = fresh[0]
         article_id = best.passage.article_id
         passages = [hit.passage for hit in fresh if hit.passage.article_id == article_id]
-        self.memory.offered.append(OfferedArticle(id=article_id, title=best.passage.title))
+        async for action in self._speak_answer(question, passages, u, retry=retry, relevance=relevance):
+            yield action
+
+    async def _speak_answer(
+        self,
+        question: str,
+        passages: list[Passage],
+        u: Understanding,
+        *,
+        retry: bool,
+        relevance: float | None = None,
+    ) -> AsyncGenerator[FlowAction, None]:
+        best = passages[0]
+        self.memory.offered.append(OfferedArticle(id=best.article_id, title=best.title))
         self.memory.question = question
+        self.memory.confirm_asks = 0
         self._go(CallState.CONFIRMING_RESOLUTION, "answered_from_article", u, relevance=relevance)
         if retry:
             yield Say(phrases.TRY_AGAIN)
@@ -489,14 +593,59 @@ class CallFlow:
                 yield Say(sentence.strip())
         yield self._prompt(phrases.DID_THAT_SOLVE_IT)
 
+    async def _clarifying(self, text: str, u: Understanding) -> AsyncGenerator[FlowAction, None]:
+        memory = self.memory
+        options = [_passage_from_json(item) for item in memory.clarify]
+        picked = choose(text, [option.title for option in options])
+        if picked is None and u.intent is Intent.DENY:
+            picked = NEITHER
+        question = memory.question or " ".join(memory.issue)
+        if picked == NEITHER:
+            memory.clarify = []
+            async for action in self._escalate(phrases.NO_RELEVANT_ARTICLE, u):
+                yield action
+        elif picked is not None:
+            memory.clarify = []
+            self._go(CallState.ANSWERING, "clarified", u)
+            async for action in self._speak_answer(question, [options[picked]], u, retry=False):
+                yield action
+        elif memory.clarify_asks < 1 and u.intent not in (Intent.QUESTION, Intent.INFORM):
+            memory.clarify_asks += 1
+            self._go(CallState.CLARIFYING, "clarify_again", u)
+            yield self._prompt(phrases.CLARIFY_AGAIN)
+        else:
+            # Still not one of the two: a person reads the question rather than a guess.
+            memory.clarify = []
+            memory.issue.append(text)
+            async for action in self._escalate(phrases.NO_RELEVANT_ARTICLE, u):
+                yield action
+
     async def _confirming_resolution(self, text: str, u: Understanding) -> AsyncGenerator[FlowAction, None]:
-        if u.intent in (Intent.AFFIRM, Intent.THANKS):
+        memory = self.memory
+        said_yes = u.intent in (Intent.AFFIRM, Intent.THANKS) and explicit_yes(text)
+        if said_yes and not memory.prompt_heard:
+            # The caller spoke over the answer before "did that solve it?" was said: ask it now.
+            self._go(memory.state, "confirmation_not_heard", u)
+            yield self._prompt(phrases.DID_THAT_SOLVE_IT)
+            return
+        if said_yes:
             async for action in self._resolved(u):
                 yield action
             return
-        if u.intent not in (Intent.DENY, Intent.QUESTION, Intent.INFORM):
-            yield self._prompt(phrases.YES_OR_NO)
+        substantive = (
+            u.intent in (Intent.QUESTION, Intent.INFORM)
+            and not is_small_talk(text)
+            and not is_noncommittal(text)
+        )
+        if u.intent is not Intent.DENY and not substantive and memory.confirm_asks < 1:
+            # "ok then tell me a joke", "hmm", "whatever": not a yes. Ask once more.
+            memory.confirm_asks += 1
+            self._go(memory.state, "resolution_unclear", u)
+            yield self._prompt(phrases.RESOLUTION_AGAIN)
             return
+        if u.intent is not Intent.DENY and not substantive:
+            log.info("call.resolution_unconfirmed", call_id=self._call.call_id, asks=memory.confirm_asks)
+            text = "no"  # asked twice without a clear answer: unresolved, as a bare "no"
         self.memory.failed_answers += 1
         if self.memory.failed_answers >= self._policy.max_failed_answers:
             async for action in self._escalate(phrases.ANSWERS_DID_NOT_HELP, u):
@@ -505,7 +654,7 @@ class CallFlow:
         # "No, it still says my token expired": the extra words rephrase the question; a bare "no" asks for
         # the next best article on the same question.
         original = self.memory.question or " ".join(self.memory.issue)
-        if u.intent is Intent.DENY and len(text.split()) <= 3:
+        if text == "no" or (u.intent is Intent.DENY and len(text.split()) <= 3):
             query = original
         else:
             self.memory.issue.append(text)
@@ -522,6 +671,16 @@ class CallFlow:
             entry = await self._store_case(resolved=True)
             await self._deliver_now(entry)
         yield EndCall(reason="resolved")
+
+    async def _answered(self, reason: str) -> None:
+        """The call ended right after an answer, without a yes or a no: ``answered``; by default no case."""
+        self._call.outcome = CallOutcome.ANSWERED
+        self._go(CallState.CLOSED, reason)
+        if self._policy.case_for_answered_calls:
+            self._call.escalation_reason = None
+            request_reason = phrases.CALLER_LEFT_AFTER_ANSWER
+            entry = await self._store_case(resolved=True, reason=request_reason)
+            await self._deliver_now(entry)
 
     async def _case_status(self, text: str, u: Understanding) -> AsyncGenerator[FlowAction, None]:
         number = u.entities.case_number or parse_case_number(text)
@@ -566,9 +725,17 @@ class CallFlow:
                 yield action
             return
         intro = f"{phrases.DETAILS_INTRO} " if first else ""
-        if not contact.name and "name" not in memory.skipped:
+        email_open = "email" not in memory.skipped and memory.pending_email not in (None, contact.email)
+        if email_open and memory.pending_email and memory.email_from_caller:
+            # What the caller offered is read back before anything new is asked.
+            self._go(CallState.CONFIRMING_EMAIL, "confirm_offered_email")
+            yield self._prompt(f"{intro}{_read_back_email(memory.pending_email)}")
+        elif not contact.name and "name" not in memory.skipped and memory.name_asks < 2:
+            memory.name_asks += 1
             self._go(CallState.COLLECTING_NAME, "need_name")
-            yield self._prompt(intro + phrases.ASK_NAME)
+            yield self._prompt(
+                intro + (phrases.ASK_NAME if memory.name_asks == 1 else phrases.ASK_NAME_LATER)
+            )
         elif not contact.email and "email" not in memory.skipped:
             if memory.pending_email:
                 self._go(CallState.CONFIRMING_EMAIL, "confirm_known_email")
@@ -577,10 +744,18 @@ class CallFlow:
                 self._go(CallState.COLLECTING_EMAIL, "need_email")
                 yield self._prompt(intro + phrases.ASK_EMAIL)
         elif not contact.phone and "phone" not in memory.skipped:
-            if self._call.from_number:
-                self._go(CallState.CONFIRMING_PHONE, "confirm_caller_id")
-                spoken = spell_out_digits(_digits(self._call.from_number))
-                yield self._prompt(f"{intro}Can we reach you at the number you're calling from, {spoken}?")
+            offered = memory.pending_phone
+            if offered or self._call.from_number:
+                self._go(
+                    CallState.CONFIRMING_PHONE, "confirm_offered_phone" if offered else "confirm_caller_id"
+                )
+                spoken = spell_out_digits(_digits(offered or self._call.from_number or ""))
+                question = (
+                    f"Can we reach you at {spoken}?"
+                    if offered
+                    else f"Can we reach you at the number you're calling from, {spoken}?"
+                )
+                yield self._prompt(f"{intro}{question}")
             else:
                 self._go(CallState.COLLECTING_PHONE, "need_phone")
                 yield self._prompt(intro + phrases.ASK_PHONE)
@@ -602,6 +777,51 @@ class CallFlow:
             return None
         return self._prompt(again)
 
+    def _details_in(self, text: str, u: Understanding, *, strict_name: bool) -> Entities:
+        """Every contact detail in the caller's words, from the engine or the shared parsers.
+
+        ``strict_name``: only an explicit "my name is …" counts (outside the name question, "it's Tuesday"
+        is not a name)."""
+        found = Entities()
+        found.email = u.entities.email or parse_email(text)
+        digits = sum(ch.isdigit() for ch in words_to_digits(text))
+        found.phone = u.entities.phone or (parse_phone(text) if digits >= 7 else None)
+        if found.email and found.phone and _digits(found.phone) in _digits(found.email):
+            found.phone = None  # the digits were part of the email address
+        found.name = u.entities.name if not strict_name else None
+        if found.name is None and (not strict_name or "name" in text.lower()):
+            found.name = parse_name(text) if not found.email else None
+        if found.name and strict_name and "name" not in text.lower():
+            found.name = None
+        found.case_number = u.entities.case_number
+        return found
+
+    def _keep_details(self, found: Entities, *, except_: str = "") -> None:
+        """Keep what the caller offered (a detail given twice keeps the latest); emails and numbers wait for
+        their read-back."""
+        memory, contact = self.memory, self._call.contact
+        if found.email and except_ != "email" and found.email != contact.email:
+            memory.pending_email, memory.email_from_caller = found.email, True
+            if "email" in memory.skipped:
+                memory.skipped.remove("email")
+        if found.phone and except_ != "phone" and found.phone != contact.phone:
+            memory.pending_phone = found.phone
+            contact.phone = None if contact.phone == self._call.from_number else contact.phone
+            if "phone" in memory.skipped:
+                memory.skipped.remove("phone")
+        if found.name and except_ != "name":
+            contact.name = found.name
+        if found.case_number:
+            memory.case_number = found.case_number
+        if found.email or found.phone or found.name:
+            log.info(
+                "call.details_offered",
+                call_id=self._call.call_id,
+                email=found.email is not None,
+                phone=found.phone is not None,
+                name=found.name is not None,
+            )
+
     async def _collect_contact(self, text: str, u: Understanding) -> AsyncGenerator[FlowAction, None]:
         state, memory, contact = self.memory.state, self.memory, self._call.contact
         again: Say | None = None
@@ -609,74 +829,80 @@ class CallFlow:
             yield Say(phrases.DETAILS_ALREADY)
             yield self._prompt(memory.last_prompt)
             return
+        found = self._details_in(text, u, strict_name=state is not CallState.COLLECTING_NAME)
         if state is CallState.COLLECTING_NAME:
-            plain = u.intent not in (Intent.AFFIRM, Intent.DENY, Intent.DONT_KNOW)
-            name = u.entities.name or parse_name(text, bare=plain)
+            other = found.email or found.phone
+            plain = u.intent not in (Intent.AFFIRM, Intent.DENY, Intent.DONT_KNOW) and not other
+            name = found.name or (parse_name(text, bare=plain) if not other else None)
+            self._keep_details(found, except_="name")
             if name:
                 contact.name = name
             elif u.intent in (Intent.DENY, Intent.DONT_KNOW):
                 memory.skipped.append("name")
-            else:
-                again = self._give_up_or_retry("name", phrases.ASK_NAME_AGAIN)
+            # Anything else (another detail, or words that are not a name): the name is asked once more
+            # later at most, and never holds the case up.
         elif state is CallState.COLLECTING_EMAIL:
-            email = u.entities.email or parse_email(text)
-            if email:
-                memory.pending_email = email
+            self._keep_details(found)
+            if found.email:
                 self._go(CallState.CONFIRMING_EMAIL, "email_heard", u)
-                yield self._prompt(f"I have {speak_email(email)}. Is that right?")
+                yield self._prompt(_read_back_email(found.email))
                 return
             if u.intent in (Intent.DENY, Intent.DONT_KNOW):
                 memory.skipped.append("email")
                 yield Say(phrases.NO_PROBLEM)
-            else:
+            elif not (found.phone or found.name):
                 again = self._give_up_or_retry("email", phrases.ASK_EMAIL_AGAIN)
         elif state is CallState.CONFIRMING_EMAIL:
-            email = u.entities.email or parse_email(text)
-            if u.intent is Intent.AFFIRM and (email is None or email == memory.pending_email):
-                contact.email = memory.pending_email
-                memory.pending_email = None
-                self._go(state, "email_confirmed", u)
-            elif email and email != memory.pending_email:
+            pending = memory.pending_email
+            if found.email and found.email != pending:
                 # A correction in the same breath ("no, it's jon with no h at …"): read the new one back.
-                memory.pending_email = email
-                again = self._give_up_or_retry("email", f"I have {speak_email(email)}. Is that right?")
+                self._keep_details(found)
+                again = self._give_up_or_retry("email", _read_back_email(found.email))
                 if again is not None:
                     yield again
                     return
+            elif u.intent is Intent.AFFIRM or (u.intent is not Intent.DENY and explicit_yes(text)):
+                # "That's correct" answers the read-back; a name or number in the same breath is kept too.
+                contact.email, memory.pending_email = pending, None
+                self._keep_details(found, except_="email")
+                self._go(state, "email_confirmed", u)
             elif u.intent is Intent.DENY:
                 memory.pending_email = None
                 again = self._give_up_or_retry("email", phrases.EMAIL_WRONG)
                 if again is not None:
                     self._go(CallState.COLLECTING_EMAIL, "email_rejected", u)
             else:
-                yield self._prompt(
-                    f"I have {speak_email(memory.pending_email or '')}. {phrases.CONFIRM_YES_NO}"
-                )
+                self._keep_details(found, except_="email")
+                yield self._prompt(f"{_read_back_email(pending or '', ask=False)} {phrases.CONFIRM_YES_NO}")
                 return
         elif state is CallState.CONFIRMING_PHONE:
-            phone = u.entities.phone or parse_phone(text)
-            if u.intent is Intent.AFFIRM and phone is None:
-                contact.phone = self._call.from_number
-                self._go(state, "caller_id_confirmed", u)
-            elif phone:
-                contact.phone = phone
-                yield Say(f"Thanks, I have {spell_out_digits(_digits(phone))}.")
+            offered = memory.pending_phone or self._call.from_number
+            if found.phone and found.phone != offered:
+                contact.phone, memory.pending_phone = found.phone, None
+                self._keep_details(found, except_="phone")
+                yield Say(f"Thanks, I have {spell_out_digits(_digits(found.phone))}.")
+            elif u.intent is Intent.AFFIRM or (u.intent is not Intent.DENY and explicit_yes(text)):
+                contact.phone, memory.pending_phone = offered, None
+                self._keep_details(found, except_="phone")
+                self._go(state, "phone_confirmed", u)
             elif u.intent is Intent.DENY:
-                self._go(CallState.COLLECTING_PHONE, "caller_id_rejected", u)
+                memory.pending_phone = None
+                self._go(CallState.COLLECTING_PHONE, "phone_rejected", u)
                 yield self._prompt(phrases.ASK_PHONE)
                 return
             else:
+                self._keep_details(found, except_="phone")
                 yield self._prompt(phrases.CONFIRM_YES_NO)
                 return
         elif state is CallState.COLLECTING_PHONE:
-            phone = u.entities.phone or parse_phone(text)
-            if phone:
-                contact.phone = phone
-                yield Say(f"Thanks, I have {spell_out_digits(_digits(phone))}.")
+            self._keep_details(found, except_="phone")
+            if found.phone:
+                contact.phone, memory.pending_phone = found.phone, None
+                yield Say(f"Thanks, I have {spell_out_digits(_digits(found.phone))}.")
             elif u.intent in (Intent.DENY, Intent.DONT_KNOW):
                 memory.skipped.append("phone")
                 yield Say(phrases.NO_PROBLEM)
-            else:
+            elif not (found.email or found.name):
                 again = self._give_up_or_retry("phone", phrases.ASK_PHONE_AGAIN)
         if again is not None:
             yield again
@@ -685,7 +911,7 @@ class CallFlow:
         async for action in self._next_contact_step():
             yield action
 
-    async def _store_case(self, *, resolved: bool) -> OutboxEntry:
+    async def _store_case(self, *, resolved: bool, reason: str | None = None) -> OutboxEntry:
         """Build the case and store it in the outbox: from here on nothing can lose it."""
         key = idempotency_key_for(self._call.call_id)
         contact = self._call.contact
@@ -699,7 +925,7 @@ class CallFlow:
             contact=contact,
             turns=list(self.turns),
             resolved=resolved,
-            reason=self._call.escalation_reason,
+            reason=reason or self._call.escalation_reason,
             caller_number=self._call.from_number,
             articles=list(self.memory.offered),
         )
@@ -777,9 +1003,16 @@ class CallFlow:
     async def _goodbye(self, u: Understanding | None) -> AsyncGenerator[FlowAction, None]:
         state = self.memory.state
         if state is CallState.CONFIRMING_RESOLUTION:
-            # "Thanks, bye" right after an answer is taken as the answer having helped.
-            async for action in self._resolved(u):
-                yield action
+            text = self.turns[-1].text if self.turns and self.turns[-1].speaker is Speaker.CALLER else ""
+            if explicit_yes(text) and self.memory.prompt_heard:
+                # "Yes, thanks, bye" right after the question: the answer helped.
+                async for action in self._resolved(u):
+                    yield action
+                return
+            # "OK, bye" after an answer: it was answered, not confirmed.
+            await self._answered(phrases.CALLER_SAID_GOODBYE)
+            yield Say(phrases.goodbye(self._policy.helpdesk_name))
+            yield EndCall(reason=phrases.CALLER_SAID_GOODBYE)
             return
         if state in CONTACT_STATES:
             # Leaving half-way through the hand-off: the case is still filed with what is known.

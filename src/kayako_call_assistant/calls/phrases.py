@@ -34,11 +34,15 @@ DESCRIBE_ISSUE = "Please tell me in a sentence or two what you need help with."
 ANYTHING_ELSE = "Is there anything else I can help with?"
 DID_THAT_SOLVE_IT = "Did that solve your problem?"
 YES_OR_NO = "Did that solve your problem? Please say yes or no."
+RESOLUTION_AGAIN = "Sorry, I just need a yes or a no. Did that solve your problem?"
+CALLER_LEFT_AFTER_ANSWER = "answered_no_confirmation"  # reason of the optional low-priority record
 TRY_AGAIN = "I'm sorry that didn't help. Let me try another way."
 STILL_THERE = "Are you still there?"
+LINE_DROPPED = "Sorry, the line dropped for a moment. I'm still here."  # a call resumed on another replica
 
 ASK_NAME = "May I have your name, please?"
 ASK_NAME_AGAIN = "Sorry, I didn't catch your name. Could you say it again?"
+ASK_NAME_LATER = "And may I have your name, please?"
 ASK_EMAIL = "What email address should we use? You can say it or spell it letter by letter."
 ASK_EMAIL_AGAIN = "Sorry, I didn't get that. Please say your email address, or spell it letter by letter."
 EMAIL_WRONG = "Sorry about that. Please say your email address again, or spell it letter by letter."
@@ -64,7 +68,8 @@ TRANSFER_FAILED_REASON = "transfer_failed"
 
 SILENT_WITH_CASE = "I haven't heard from you, so I'll file your request with the details I have."
 SILENT_GOODBYE = "I haven't heard anything, so I'll end the call now. Please call back any time."
-OUT_OF_SCOPE = "I can help with questions about our products and services, and with your support cases."
+CLARIFY_AGAIN = "Sorry, which one did you mean? You can say the first one or the second one."
+NEITHER = "neither"
 ABUSE_WARNING = "I want to help, but I can't continue if the language stays abusive."
 ABUSE_END = "I'm ending this call now."
 YOURE_WELCOME = "You're welcome."
@@ -72,6 +77,16 @@ GO_AHEAD = "Sure, go ahead and tell me what you need help with."
 GLAD_IT_HELPED = "Great, I'm glad that helped."
 ASK_CASE_NUMBER = "Please tell me the case number, for example: case one two three."
 CASE_LOOKUP_FAILED = "I can't look that case up right now."
+
+
+def scope(helpdesk_name: str) -> str:
+    """Greetings, jokes, weather and chit-chat: a short, friendly scope statement and a question back."""
+    return f"I can help with questions about {helpdesk_name}. What can I help you with?"
+
+
+def clarify(first: str, second: str) -> str:
+    """One clarifying question naming the two articles the question could be about."""
+    return f"Just to be sure I give you the right answer: is it about {first}, or about {second}?"
 
 
 def goodbye(helpdesk_name: str) -> str:

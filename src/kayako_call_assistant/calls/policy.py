@@ -23,6 +23,8 @@ class CallPolicy:
     case_priority_resolved: str = "Low"
     case_type: str = "Question"
     case_for_resolved_calls: bool = False
+    # A call that ends right after an answer, without a yes or a no, is "answered": by default no case.
+    case_for_answered_calls: bool = False
     caller_lookup_timeout_seconds: float = 2.0  # the greeting waits at most this long for Kayako
     case_delivery_budget_seconds: float = 3.0  # the caller waits at most this long to hear the case number
     answer_search_top: int = 5

@@ -12,6 +12,7 @@ from ..domain import CallRecord, CallStart, utcnow
 from ..ports import CallStore, HelpDesk, LanguageEngine, OutboxStore, Retriever
 from ..tickets.case_builder import CaseBuilder
 from ..tickets.outbox import OutboxWorker
+from ..tickets.requester import e164_or_none
 from .flow import CallFlow, FlowDeps
 from .policy import CallPolicy
 
@@ -39,12 +40,13 @@ class CallService:
             retriever=retriever,
             calls=calls,
             outbox=outbox,
-            delivery=delivery or OutboxWorker(outbox, helpdesk, calls, clock=clock),
+            delivery=delivery or OutboxWorker(outbox, helpdesk, calls, clock=clock, engine=engine),
             cases=CaseBuilder(
                 engine,
                 priority_escalated=policy.case_priority_escalated or None,
                 priority_resolved=policy.case_priority_resolved or None,
                 case_type=policy.case_type or None,
+                defer_summary=True,  # the outbox delivery summarizes: the caller never waits for the model
             ),
             policy=policy,
             clock=clock,
@@ -61,7 +63,9 @@ class CallService:
             channel=start.channel,
             started_at=self._deps.clock(),
             external_id=start.external_id,
-            from_number=start.from_number,
+            # "anonymous", "restricted", "" and other non-numbers are no caller ID (never read back,
+            # never filed as a phone identity Kayako would refuse).
+            from_number=e164_or_none(start.from_number),
             to_number=start.to_number,
             caller_attestation=start.caller_attestation,
         )
@@ -69,7 +73,12 @@ class CallService:
         flow = CallFlow(call=call, deps=self._deps)
         await self._calls.save_flow_state(call.call_id, flow.to_state())
         log.info(
-            "call.started", call_id=call.call_id, channel=str(call.channel), external_id=call.external_id
+            "call.started",
+            call_id=call.call_id,
+            channel=str(call.channel),
+            external_id=call.external_id,
+            caller_id=call.from_number is not None,
+            caller_id_withheld=bool(start.from_number) and call.from_number is None,
         )
         return flow
 

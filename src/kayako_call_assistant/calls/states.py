@@ -10,6 +10,7 @@ class CallState(enum.StrEnum):
     LISTENING = "listening"  # waiting for the caller to describe the issue
     ANSWERING = "answering"  # searching the help center and speaking an answer
     CONFIRMING_RESOLUTION = "confirming_resolution"  # asked "did that solve it?"
+    CLARIFYING = "clarifying"  # two articles fit: asked which one the caller means
     COLLECTING_NAME = "collecting_name"
     COLLECTING_EMAIL = "collecting_email"
     CONFIRMING_EMAIL = "confirming_email"  # the email was read back letter by letter
@@ -22,6 +23,7 @@ class CallState(enum.StrEnum):
 # What the flow has just asked for, by state: tells the language engine how to read the next utterance.
 EXPECTING: dict[CallState, str] = {
     CallState.CONFIRMING_RESOLUTION: "yes_no",
+    CallState.CLARIFYING: "choice",
     CallState.COLLECTING_NAME: "name",
     CallState.COLLECTING_EMAIL: "email",
     CallState.CONFIRMING_EMAIL: "yes_no",

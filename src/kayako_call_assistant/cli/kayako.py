@@ -197,9 +197,12 @@ def cases_create(  # noqa: PLR0917 - typer maps each option to a parameter
         raise typer.BadParameter("give --email or --phone")
 
     async def work(api: KayakoApi, settings: Settings) -> dict[str, Any]:
-        helpdesk = KayakoHelpDesk(api, case_channel=settings.kayako_case_channel)
+        helpdesk = KayakoHelpDesk(
+            api, case_channel=settings.kayako_case_channel, channel_id=settings.kayako_channel_id
+        )
         contact = ContactDetails(name=name, email=email, phone=phone)
-        requester = await find_or_create_requester(helpdesk, contact)
+        anonymous = settings.anonymous_requester_email or None
+        requester = await find_or_create_requester(helpdesk, contact, anonymous_email=anonymous)
         draft = CaseDraft(
             idempotency_key=idempotency_key or f"cli-{uuid.uuid4()}",
             subject=subject,

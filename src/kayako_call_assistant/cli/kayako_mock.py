@@ -19,9 +19,15 @@ def kayako_mock_command(
         Path | None, typer.Option("--db", help="SQLite file kept between runs (default: in memory).")
     ] = None,
     seed: Annotated[bool, typer.Option("--seed/--no-seed", help="Seed an empty database.")] = True,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict", help="Strictest reading of the API reference (channel_id required, E.164 phones, …)."
+        ),
+    ] = False,
 ) -> None:
     """Run a Kayako API v1 mock (agent: agent@example.com / mock-password) at http://HOST:PORT/api/v1."""
-    config = MockConfig(database=str(db) if db else ":memory:", seed=seed)
+    config = MockConfig(database=str(db) if db else ":memory:", seed=seed, strict=strict)
     typer.echo(
         f"Kayako mock at http://{host}:{port}/api/v1 (admin API at /_mock, agent {config.agent_email})"
     )

@@ -12,6 +12,7 @@ from .db import app as db_app
 from .kayako import app as kayako_app
 from .kayako_mock import kayako_mock_command
 from .kb import app as kb_app
+from .outbox import app as outbox_app
 from .report import report_command
 from .serve import serve_command
 from .speech import stt_command, tts_command
@@ -22,6 +23,7 @@ app = typer.Typer(
 app.add_typer(db_app, name="db")
 app.add_typer(kayako_app, name="kayako")
 app.add_typer(kb_app, name="kb")
+app.add_typer(outbox_app, name="outbox")
 app.command("chat")(chat_command)
 app.command("call")(call_command)
 app.command("tts")(tts_command)

@@ -31,7 +31,8 @@ async def _report(settings: Settings, since: dt.datetime | None, until: dt.datet
     engine = create_engine(database_url(settings))
     try:
         await upgrade(engine)
-        return await build_report(SqlStores(engine).calls, since=since, until=until)
+        stores = SqlStores(engine)
+        return await build_report(stores.calls, since=since, until=until, outbox=stores.outbox)
     finally:
         await engine.dispose()
 
@@ -47,8 +48,12 @@ def _show(report: CallReport) -> None:
         ("average duration (s)", report.average_duration_seconds),
         ("p95 duration (s)", report.p95_duration_seconds),
         ("average turn latency (s)", report.average_turn_latency_seconds),
+        ("p50 turn latency (s)", report.p50_turn_latency_seconds),
+        ("p95 turn latency (s)", report.p95_turn_latency_seconds),
         ("cost per call (USD)", report.cost_per_call_usd),
         ("total cost (USD)", report.total_cost_usd),
+        ("cases pending delivery", report.cases_pending),
+        ("cases dead (`kca outbox list`)", report.cases_dead),
     ]
     for name, value in rows:
         table.add_row(name, "—" if value is None else str(value))

@@ -3,7 +3,11 @@ mock when no Kayako is configured, and a fake Twilio REST API when no Twilio acc
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import dataclasses
+import signal
+from types import FrameType
 from typing import Annotated, Any
 
 import structlog
@@ -11,12 +15,46 @@ import typer
 import uvicorn
 import uvloop
 
+from ..observability.gc_pauses import GcPauses, tune_gc
+from ..observability.load_probe import LoadProbe
 from ..observability.logging import configure_logging
 from ..observability.sentry import init_sentry
 from ..servers import serve_in_background
 from ..settings import Settings
+from ..web.drain import Drain
 
 log = structlog.get_logger(__name__)
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn, except that the first SIGTERM drains this replica (web/drain.py) before uvicorn's own shutdown,
+    which would close live media streams at once. SIGINT, or a second SIGTERM, stops without waiting."""
+
+    def __init__(self, config: uvicorn.Config, drain: Drain, bound_seconds: float) -> None:
+        super().__init__(config)
+        self._drain = drain
+        self._bound_seconds = bound_seconds
+        self._drain_requested = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._drain_task: asyncio.Task[None] | None = None
+
+    async def serve(self, sockets: Any = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        await super().serve(sockets)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if sig == signal.SIGTERM and not self._drain_requested and self._loop is not None:
+            self._drain_requested = True  # runs in the signal handler: hand over to the event loop
+            self._loop.call_soon_threadsafe(self._start_drain)
+            return
+        super().handle_exit(sig, frame)
+
+    def _start_drain(self) -> None:
+        self._drain_task = asyncio.create_task(self._drain_then_exit(), name="drain")
+
+    async def _drain_then_exit(self) -> None:
+        await self._drain.run(self._bound_seconds)
+        self.should_exit = True  # uvicorn's shutdown closes what is still open (cut calls resume elsewhere)
 
 
 async def _serve(settings: Settings) -> None:
@@ -56,10 +94,19 @@ async def _serve(settings: Settings) -> None:
             )
         runtime = await stack.enter_async_context(call_runtime(settings))
         telephony = await stack.enter_async_context(telephony_runtime(settings, runtime))
-        app = create_app(runtime, telephony)
+        live = telephony.live
+        drain = Drain(live_calls=lambda: len(live))
+        telephony = dataclasses.replace(telephony, draining=drain.active)
+        app: Any = create_app(runtime, telephony, drain=drain)
+        if settings.gc_tuning:
+            tune_gc()
+        pauses = GcPauses()
+        pauses.install()
+        if settings.stt_engine == "instant":  # load-test engines (development only): expose /debug/load
+            app = LoadProbe(app, pauses)
         config = server_config(settings, app)
         log.info("server.listening", url=settings.public_url, bind=f"{settings.host}:{settings.port}")
-        await uvicorn.Server(config).serve()
+        await DrainingServer(config, drain, settings.drain_seconds).serve()
 
 
 def server_config(settings: Settings, app: Any) -> uvicorn.Config:

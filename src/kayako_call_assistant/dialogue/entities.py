@@ -119,6 +119,7 @@ _EMAIL_LEAD_IN_END = frozenset(
         "it's",
         "its",
         "email",
+        "email's",
         "e-mail",
         "emails",
         "address",
@@ -150,6 +151,32 @@ _EMAIL_RE = re.compile(
     r"^[a-z0-9](?:[a-z0-9._%+-]*[a-z0-9_])?@[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9-]+)*\.[a-z]{2,}$"
 )
 _WRITTEN_EMAIL = re.compile(r"[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}", re.IGNORECASE)
+
+
+# How callers say what is not a character: "all one word", "all lowercase", "no spaces".
+_FORMAT_NOTES = re.compile(
+    r"[,\s]*\b(?:(?:and |it'?s |that'?s )?all (?:one word|together|lower ?case|in lower ?case|small(?: letters)?)|"
+    r"(?:as |in )?one word|no spaces?|(?:all )?lower ?case(?: letters)?)\b[,.]?",
+    re.IGNORECASE,
+)
+_DOUBLE_U = re.compile(r"\bdouble[- ]?(?:u|you)\b", re.IGNORECASE)  # the letter w, not "uu"
+# Mail providers as speech recognition splits them ("gee mail", "hot mail").
+_PROVIDERS = (
+    (re.compile(r"\b(?:gee|g) ?mail\b", re.IGNORECASE), "gmail"),
+    (re.compile(r"\bhot ?mail\b", re.IGNORECASE), "hotmail"),
+    (re.compile(r"\bout ?look\b", re.IGNORECASE), "outlook"),
+    (re.compile(r"\b(?:i|eye) ?cloud\b", re.IGNORECASE), "icloud"),
+    (re.compile(r"\bya ?hoo\b", re.IGNORECASE), "yahoo"),
+    (re.compile(r"\bproton ?mail\b", re.IGNORECASE), "protonmail"),
+)
+
+
+def _email_words(text: str) -> str:
+    """Spoken-email text with formatting notes dropped and the letter "double u" and providers mended."""
+    text = _DOUBLE_U.sub(" w ", _FORMAT_NOTES.sub(" ", text))
+    for pattern, provider in _PROVIDERS:
+        text = pattern.sub(provider, text)
+    return text
 
 
 def _tokens(text: str) -> list[str]:
@@ -231,6 +258,23 @@ def _number_spans(tokens: Sequence[str], *, o_is_letter: bool) -> list[tuple[str
                 j += 1
             else:
                 j = i + 1
+            out[-1] = (str(value), first, True)
+            i = j
+            continue
+        if word == "thousand" and out and out[-1][2] and int(out[-1][0]) < 100:
+            # "two thousand" → 2000, "twenty twenty" stays two numbers; "two thousand five" → 2005.
+            value, first = int(out[-1][0]) * 1000, out[-1][1]
+            j = i + 1 + (1 if nxt == "and" else 0)
+            rest = tokens[j] if j < n else ""
+            if rest in _TENS:
+                value += _TENS[rest]
+                j += 1
+                if j < n and tokens[j] in _UNITS and _UNITS[tokens[j]] > 0:
+                    value += _UNITS[tokens[j]]
+                    j += 1
+            elif rest in _TEENS or (rest in _UNITS and _UNITS[rest] > 0):
+                value += _number_value(rest) or 0
+                j += 1
             out[-1] = (str(value), first, True)
             i = j
             continue
@@ -379,6 +423,7 @@ def parse_email(text: str) -> str | None:
     NATO words ("alpha bravo"), "s as in sam", "double l", digit words and self-corrections ("… sorry, at
     yahoo dot com" replaces the domain; "… actually make that jon" replaces the name part).
     """
+    text = _email_words(text)
     written = _WRITTEN_EMAIL.findall(text)
     if written and not _CORRECTION.search(text):
         candidate = written[-1].lower().strip(".")

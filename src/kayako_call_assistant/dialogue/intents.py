@@ -28,15 +28,19 @@ _WHO = (
     r"(?:human(?: being| agent)?s?|person|people|agent|rep|representative|operator|manager|"
     r"supervisor|someone|"
     r"somebody|employee|staff|team|department|reception(?:ist)?|front desk|customer (?:service|care|support)|"
-    r"technician|advisor|adviser|specialist|worker|founders?|colleague)"
+    r"technician|advisor|adviser|specialist|worker|founders?|colleague|boss|executive|csr|"
+    r"person in charge|higher up)"
 )
 _QUALIFIER = (
     r"(?:(?:a|an|the|some|your|one of your|another|other|a real|an actual)\s+)?"
+    r"(?:(?:damn|bloody|freaking|frigging|fucking|goddamn)\s+)?"
     r"(?:(?:real|actual|live|proper|normal|human|non[- ]robotic|other|different|bank|support|"
     r"customer service|\w+ team)\s+)*"
 )
 _NOT_THE_BOT = (
-    r"(?!you\b|u\b|yourself|(?:a |the |this )?(?:bot|machine|robot|computer)\b|it\b|this\b|that\b|"
+    # Third parties are not a hand-off: "let me talk to my wife and call you back".
+    r"(?!you\b|u\b|yourself|my\b|our\b|his\b|her\b|their\b|it over\b|them about\b|"
+    r"(?:a |the |this )?(?:bot|machine|robot|computer)\b|it\b|this\b|that\b|"
     r"(?:an? )?(?:\w+ ){0,2}(?:accent|voice|tone)\b)"
 )
 
@@ -68,8 +72,9 @@ _HANDOFF_RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ),
         (
             "get_me_someone",
-            rf"\b(?:get|give|find|bring|fetch|want|need|like|prefer|demand|request)(?: me|"
-            rf" us)? {_QUALIFIER}{_WHO}\b(?! (?:said|told|stole|used|called|from my))",
+            rf"\b(?:get|give|find|bring|fetch|want|needs?|like|prefer|demand|request)(?: me|"
+            rf" us)? {_QUALIFIER}{_WHO}\b(?! (?:said|told|stole|used|called|from my|members? "
+            rf"(?:permission|access|rights|role)))",
         ),
         (
             "real_person",
@@ -97,7 +102,8 @@ _HANDOFF_RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
             r"\b(?:someone|somebody|people) (?:from|at|in|on) (?:the |your )?[\w ]{0,20}?"
             r"(?:team|care|service|support|department|desk|office)\b|"
             r"(?<!\bto )\b(?:someone|somebody) else\b(?! (?:used|has|have|had|took|stole|made|did|is|was|"
-            r"paid|withdrew|transferred|accessed|logged|charged|changed|opened))",
+            r"paid|withdrew|transferred|accessed|logged|charged|changed|opened|on the|on my|in the|"
+            r"on our|besides))",
         ),
         (
             "reach_agent",
@@ -111,6 +117,52 @@ _HANDOFF_RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ),
         ("hand_over", rf"\b(?:hand|pass)\w*\b.{{0,25}}?\bover to {_QUALIFIER}{_WHO}"),
         ("from_an_agent", r"\bfrom (?:an?|the|a real|an actual) (?:agent|human|person|representative)\b"),
+        (
+            "transfer_verb",
+            r"\b(?:transfer|escalate)\w* (?:me|us|my call|this call|the call|this|my case)\b"
+            r"(?! to (?:my|our|a new|another|the other)\b)|"
+            r"\b(?:need|want|like|ask|wish|be) (?:to )?be (?:transferred|escalated|connected|put through)\b|"
+            r"^(?:(?:can|could|would|will) you )?(?:please )?(?:just )?(?:put|patch) (?:me|us) "
+            r"(?:through|over)\b|"
+            r"^(?:(?:can|could|would|will) you )?(?:please )?(?:just )?(?:connect|transfer) (?:me|us)"
+            r"(?: please| now| already)*$",
+        ),
+        (
+            "put_them_on",
+            r"\bput (?:(?:a|the|your) )?(?:supervisor|manager|boss|agent|person|human|someone|somebody|"
+            r"them|him|her|someone else|a real person) on\b(?! hold)",
+        ),
+        (
+            "call_me_back",
+            r"\b(?:have|get|ask) (?:an? |the |your |one of your )?(?:agent|person|human|someone|somebody|"
+            r"representative|rep|technician|manager|supervisor|specialist)s? (?:to )?"
+            r"(?:contact|call|ring|phone|email|reach)\b|"
+            r"\b(?:person|human|agent|someone|somebody|representative|rep|technician) (?:to |please |"
+            r"can |could |will )?(?:call|ring|phone|contact) (?:me|us)\b|"
+            r"\b(?:call|ring|phone) (?:me|us) back\b.{0,20}\b(?:person|human|agent|someone|somebody)\b|"
+            r"\bcallback from (?:an? |the )?(?:agent|person|human|representative|rep|someone)",
+        ),
+        (
+            "is_anybody_there",
+            r"^(?:(?:hey|hello|hi|um|uh|so|excuse me)\s+)*(?:is|are) (?:there )?(?:anybody|anyone|"
+            r"somebody|someone|any one|any body)(?: (?:actually|even|really|real|human|at all))* "
+            r"(?:there|home|out there|available|around|listening|on the line)\b|"
+            r"^(?:(?:hey|hello|hi|um|uh|so)\s+)*is there (?:anybody|anyone|somebody|someone)"
+            r"(?: (?:there|at all|out there|real|human|alive))?$|"
+            r"\b(?:anybody|anyone|someone|somebody) (?:please )?(?:pick up|answer|there)\b"
+            r"(?! (?:who|else|with|having|that))",
+        ),
+        (
+            "waiting_for_a_person",
+            r"\b(?:on hold|holding|waiting|waited|hold)\b.{0,30}?\b(?:for|to (?:talk|speak) (?:to|with)|"
+            r"to get)\b (?:a |an |the )?(?:real |live |actual )?(?:person|human|agent|representative|"
+            r"someone|somebody|operator|rep)\b",
+        ),
+        (
+            "needs_a_person",
+            r"\b(?:this|it) needs (?:to go to |to be handled by )?(?:a |an )?(?:real |actual )?"
+            r"(?:human|person|agent|representative|manager|supervisor)\b",
+        ),
         (
             "not_leading_anywhere",
             r"\b(?:not|isn'?t) (?:leading|getting|going) (?:me )?anywhere\b|\b(?:this|"
@@ -179,6 +231,21 @@ _CASE_STATUS = re.compile(
     r"the) (?:case|ticket)|"
     r"\b(?:case|ticket) (?:number|no|#)"
 )
+# Small talk and chit-chat: never a help-center question, whatever an article's words happen to share.
+_SMALL_TALK = re.compile(
+    r"\b(?:(?:tell|know|hear) (?:me |us )?(?:a |another |any )?(?:good |funny )?jokes?|jokes?|"
+    r"weather|forecast|(?:is it|will it) (?:rain|snow|sunny)|how are you(?: doing| today)?|how'?s it going|"
+    r"how'?s (?:your|ur) day|what'?s (?:your|ur) name|who (?:are|made|built|created) you|"
+    r"are you (?:married|single|happy|real|alive|a robot|a bot|human)|do you (?:like|love|dream|sleep|eat)|"
+    r"sing (?:me )?(?:a )?song|meaning of life|what time is it|what'?s the time|what day is it|"
+    r"(?:your )?favou?rite (?:color|colour|food|movie|song|animal)|tell me about yourself|"
+    r"who (?:won|is winning) the (?:game|match)|(?:football|soccer|basketball|baseball) (?:score|game)s?|"
+    r"what'?s up|i'?m bored|let'?s chat|just (?:wanted to )?chat|talk to me|recipe|horoscope)\b"
+)
+_SUPPORT_WORDS = re.compile(
+    r"\b(?:account|password|log ?in|login|sign ?in|order|invoice|bill|billing|charge|refund|payment|"
+    r"subscription|app|email|profile|settings?|error|crash\w*|reset|delivery|shipping|device|case|ticket)\b"
+)
 _QUESTION_WORDS = re.compile(
     r"\b(?:how|why|what|where|when|can't|cannot|won't|doesn't|isn't|error|problem|issue|broken|help)\b"
 )
@@ -216,9 +283,74 @@ def normalize(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-def handoff_reason(text: str) -> str | None:
-    """The name of the hand-off rule ``text`` matches ("wants_to_talk", …), or None."""
-    norm = normalize(text)
+# Words that name a person or a phone-menu choice; a clause made only of these and of _KEYWORD_FILLERS is a
+# hand-off said the way callers talk to phone systems ("representative", "agent agent agent", "operator
+# please", "press zero", "I said representative").
+_KEYWORD_PHRASES = re.compile(
+    r"\b(?:customer (?:service|care|support)|tech(?:nical)? support|front desk|help desk person|higher up|"
+    r"live (?:agent|person)|real (?:person|human))\b"
+)
+
+
+def _word_set(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
+_KEYWORDS = _word_set(
+    """
+    representative representatives rep reps agent agents operator human humans person supervisor manager
+    boss transfer escalate escalation csr reception receptionist someone somebody anyone anybody staff
+    technician specialist advisor executive sales keyword
+    """
+)
+_DIGIT_KEYWORDS = frozenset({"zero", "0"})  # the DTMF "0" said aloud; not while digits are being asked for
+_KEYWORD_FILLERS = _word_set(
+    """
+    please now uh um umm uhh er erm hmm hey hello hi ok okay oh i i'm said say already just the a an for to
+    me main menu press pressing pressed dial dialing pound hash star real live actual damn bloody freaking
+    god again yes yeah want need get give talk speak with your one more time quickly urgently help
+    """
+)
+_DIGITS_EXPECTED = frozenset({"phone", "case_number", "email", "name"})
+# Compounds in which a "person" word names a thing: "a human readable version", "a live agent seat".
+_NOT_A_PERSON = re.compile(
+    r"\bhuman (?:readable|resources|verification|rights|error|check|test|interface|body)\b|"
+    r"\b(?:(?:live|support|human) )?(?:agent|operator|representative|rep|supervisor|manager)s?(?:'s)? "
+    r"(?:app|apps|account|accounts|seat|seats|license|licenses|licence|role|roles|dashboard|field|code|"
+    r"login|portal|plan|view|widget|console|permissions?|access)\b|"
+    r"\b(?:sounds?|seems?|looks?) like (?:a |an )?(?:real |actual )?(?:person|human)\b"
+)
+# A request not to be handed off, and third parties: removed before the rules look ("I don't need a
+# person, just tell me …", "no need to escalate this", "let me talk to my wife and call you back").
+_NEGATED_HANDOFF = re.compile(
+    r"\b(?:don'?t|do not|dont|doesn'?t|does not|won'?t|no|not|never)\s+(?:really |even |actually )?"
+    r"(?:need|want|wanna|require|looking for|asking for|have to)\b"
+    r"(?:(?!\b(?:bot|bots|machine|robot|computer|but|i want|i need|just)\b)[^,.;!?]){0,30}?"
+    r"\b(?:person|people|human|agent|anyone|anybody|someone|somebody|representative|rep|operator|"
+    r"manager|supervisor|transfer\w*|escalat\w*|put through)\b|"
+    r"\b(?:no|without) (?:need|reason) (?:for|to)\b[^,.;!?]{0,30}|"
+    r"(?<!you )\b(?:don'?t|do not|dont|never) (?:\w+ ){0,2}?(?:transfer|put|connect|escalate|pass)\w* "
+    r"(?:me|us|this|it|my call)\b[^,.;!?]{0,25}|"
+    r"\bno (?:human|person|agent|one)s? (?:needed|necessary|required)\b"
+)
+
+
+def _keyword_clause(clause: str, expecting: str | None) -> bool:
+    words = _KEYWORD_PHRASES.sub("keyword", normalize(clause)).split()
+    strong = _KEYWORDS if expecting in _DIGITS_EXPECTED else _KEYWORDS | _DIGIT_KEYWORDS
+    return any(w in strong for w in words) and all(w in strong or w in _KEYWORD_FILLERS for w in words)
+
+
+def handoff_reason(text: str, expecting: str | None = None) -> str | None:
+    """The name of the hand-off rule ``text`` matches ("wants_to_talk", …), or None.
+
+    ``expecting``: what the assistant has just asked for; a bare "zero" is a digit while a phone number
+    or case number is being given, and a request for the operator otherwise."""
+    lowered = text.lower().replace("’", "'")
+    lowered = _NOT_A_PERSON.sub(" thing ", _NEGATED_HANDOFF.sub(" , ", lowered))
+    if any(_keyword_clause(c, expecting) for c in re.split(r"[,.;!?]+|\bbut\b", lowered)):
+        return "phone_keyword"
+    norm = normalize(lowered)
     if _BOT_CHALLENGE.search(norm) and not re.search(
         r"\b(?:want|need|let me|can i|give|get|transfer|connect)\b", norm
     ):
@@ -227,6 +359,50 @@ def handoff_reason(text: str) -> str | None:
         if pattern.search(norm):
             return name
     return None
+
+
+def is_small_talk(text: str) -> bool:
+    """A greeting or chit-chat a help desk does not answer: "hello", jokes, weather, "how are you", …"""
+    norm = normalize(text)
+    words = len(norm.split())
+    if words <= 4 and _GREETING.search(norm) and not _SUPPORT_WORDS.search(norm):
+        return True
+    return words <= 12 and bool(_SMALL_TALK.search(norm)) and not _SUPPORT_WORDS.search(norm)
+
+
+_NONCOMMITTAL = re.compile(
+    r"^(?:(?:hmm+|hm+|mm+|um+|uh+|er+|erm|ok|okay|alright|all right|fine|sure|well|whatever|maybe|"
+    r"i guess|i suppose|kind of|sort of|perhaps|meh|if you say so|right|oh|ah+|i see|got it|"
+    r"understood|so|and|then)\s*)+$"
+)
+
+
+def is_noncommittal(text: str) -> bool:
+    """ "hmm", "ok", "whatever", "I guess": a reply that says neither yes nor no, and asks nothing."""
+    return bool(_NONCOMMITTAL.match(normalize(text)))
+
+
+# An explicit yes to "did that solve your problem?": "ok", "hmm", "whatever", "sure" or "ok then tell me a
+# joke" are not one (the caller may just be acknowledging, or changing the subject).
+_EXPLICIT_YES = re.compile(
+    r"^(?:(?:oh|um|uh|well|yes|yeah|yep|ok|okay)\s+)*(?:yes+|yeah+|yep+|yup|ya|yea|it did|that did|it does|"
+    r"that does|it worked|that worked|it helped|that helped|that solved it|solved|fixed|that fixed it|"
+    r"(?:yes )?it (?:is|was) (?:solved|fixed|working)|correct|absolutely|definitely|perfect|great|excellent|"
+    r"sure did|i did|that'?s (?:it|right|correct|perfect|great|solved it)|that is (?:right|correct)|"
+    r"yes it is|exactly|spot on|that did it|it'?s working(?: now)?|"
+    r"works(?: now)?|all (?:good|sorted|fixed)|problem solved|thanks|thank you|thank u|many thanks|"
+    r"cheers)\b"
+)
+_NOT_YES = re.compile(
+    r"\b(?:but|not|no|nope|didn'?t|doesn'?t|don'?t|isn'?t|still|tell me|can you|could you|what|how|why|"
+    r"where|when|joke|another|else|hmm|whatever|maybe|kind of|sort of|i guess|partly|partially)\b"
+)
+
+
+def explicit_yes(text: str) -> bool:
+    """Whether ``text`` clearly says yes (or thanks for the answer) and asks for nothing more."""
+    norm = normalize(text)
+    return bool(_EXPLICIT_YES.match(norm)) and not _NOT_YES.search(norm)
 
 
 def _signals(text: str, level: str) -> bool:
@@ -314,7 +490,7 @@ def classify(text: str, context: DialogueContext) -> Understanding:
         return result(Intent.DONT_KNOW, 0.3)
     if _ABUSE.search(norm):
         return result(Intent.ABUSE, 0.9)
-    if handoff_reason(text):
+    if handoff_reason(text, context.expecting):
         return result(Intent.HANDOFF, 0.92)
     expecting = context.expecting
     if expecting == "yes_no":
@@ -335,7 +511,7 @@ def classify(text: str, context: DialogueContext) -> Understanding:
     small = _small_talk(norm)
     if small is not None:
         return result(small, 0.85)
-    if _BOT_CHALLENGE.search(norm):
+    if _BOT_CHALLENGE.search(norm) or is_small_talk(text):
         return result(Intent.OUT_OF_SCOPE, 0.7)
     if entities.email or entities.phone:
         return result(Intent.INFORM, 0.8)

@@ -67,7 +67,11 @@ def build_client(
 
 
 def build_helpdesk(client: KayakoClient, settings: Settings) -> KayakoHelpDesk:
-    return KayakoHelpDesk(KayakoApi(client, settings.locale), case_channel=settings.kayako_case_channel)
+    return KayakoHelpDesk(
+        KayakoApi(client, settings.locale),
+        case_channel=settings.kayako_case_channel,
+        channel_id=settings.kayako_channel_id,
+    )
 
 
 __all__ = [

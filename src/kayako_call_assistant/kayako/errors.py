@@ -36,6 +36,34 @@ class KayakoError(Exception):
         text = " ".join(parts)
         return f"{text}: {self.message}" if self.message else text
 
+    @property
+    def refused_field(self) -> str | None:
+        """Which part of the request Kayako refused, for a validation error the product may repair:
+        ``phone``, ``email``, ``requester``, ``channel``, ``priority``, ``type``; None for anything else
+        (not a validation error, or a field no repair applies to). The core reads this attribute by name
+        (it cannot import adapter classes), so it is the one place where Kayako's parameter names are
+        mapped to the product's notions."""
+        if self.status not in (400, 422) or self.code not in REPAIRABLE_CODES:
+            return None
+        parameter = (self.parameter or "").strip("/").split("/")[-1].split(",")[0].lower()
+        return REFUSED_FIELDS.get(parameter)
+
+
+# Validation codes that say "this value is wrong or missing": another value (or none) may be accepted.
+REPAIRABLE_CODES = frozenset({"FIELD_INVALID", "FIELD_REQUIRED", "FIELD_EMPTY", "FIELD_DUPLICATE"})
+REFUSED_FIELDS = {
+    "phone": "phone",
+    "number": "phone",
+    "phones": "phone",
+    "email": "email",
+    "emails": "email",
+    "requester_id": "requester",
+    "channel_id": "channel",
+    "channel": "channel",
+    "priority_id": "priority",
+    "type_id": "type",
+}
+
 
 class KayakoAuthError(KayakoError):
     """Authentication failed (wrong credentials, expired or revoked token, permission denied)."""

@@ -10,21 +10,39 @@ from typing import Literal
 import structlog
 
 from ..domain import CaseDraft, CaseInfo, ContactDetails, HelpArticle, Person
-from .errors import KayakoNotFound
+from ..tickets.case_builder import append_delivery_notes
+from .errors import KayakoNotFound, KayakoValidationError
 from .resources import Case, KayakoApi, User, ref_id
 
 log = structlog.get_logger(__name__)
 
 
 def idempotency_tag(key: str) -> str:
-    """The case tag that marks a draft's idempotency key (hashed: tags must stay short and plain)."""
+    """The marker of a draft's idempotency key, sent as the case's ``legacy_id`` and as a tag (hashed:
+    both must stay short and plain)."""
     return "kca-" + hashlib.sha256(key.encode()).hexdigest()[:20]
 
 
 class KayakoHelpDesk:
-    def __init__(self, api: KayakoApi, *, case_channel: Literal["MAIL", "NOTE"] = "MAIL") -> None:
+    def __init__(
+        self,
+        api: KayakoApi,
+        *,
+        case_channel: Literal["MAIL", "NOTE"] = "MAIL",
+        channel_id: int | None = None,
+    ) -> None:
+        """``case_channel`` NOTE files internal cases (no mailbox, the requester is not emailed); MAIL
+        files them on ``channel_id``, or when that is None on the instance's first MAIL channel."""
         self.api = api
         self.case_channel = case_channel
+        self.channel_id = channel_id
+
+    async def _channel_id(self) -> int | None:
+        if self.case_channel == "NOTE":
+            return None
+        if self.channel_id is not None:
+            return self.channel_id
+        return await self.api.new_case_channel_id(self.case_channel)
 
     async def find_person(self, *, email: str | None = None, phone: str | None = None) -> Person | None:
         user: User | None = None
@@ -44,18 +62,43 @@ class KayakoHelpDesk:
         return [await self._info(case) for case in await self.api.open_cases(person_id)]
 
     async def create_case(self, draft: CaseDraft, requester_id: int) -> CaseInfo:
-        case = await self.api.create_case(
+        """Open the case on the configured channel. A configured ``channel_id`` the instance refuses is
+        repaired here (the instance's own MAIL channel is used, and the case body says so): channels are
+        Kayako's business, the core cannot know them."""
+        channel_id = await self._channel_id()
+        contents = draft.contents_html
+        try:
+            case = await self._create(draft, requester_id, contents, channel_id)
+        except KayakoValidationError as error:
+            if error.parameter != "channel_id" or self.case_channel == "NOTE":
+                raise
+            default = await self.api.new_case_channel_id(self.case_channel)
+            if default == channel_id:
+                raise
+            log.warning("kayako.case_channel_repaired", refused=channel_id, used=default, code=error.code)
+            note = (
+                f"Channel {channel_id} was refused by Kayako ({error.code}); "
+                f"filed on the instance's {self.case_channel} channel {default}."
+            )
+            contents = append_delivery_notes(contents, [note])
+            case = await self._create(draft, requester_id, contents, default)
+        return await self._info(case)
+
+    async def _create(
+        self, draft: CaseDraft, requester_id: int, contents: str, channel_id: int | None
+    ) -> Case:
+        return await self.api.create_case(
             subject=draft.subject,
-            contents=draft.contents_html,
+            contents=contents,
             requester_id=requester_id,
-            marker_tag=idempotency_tag(draft.idempotency_key),
+            marker=idempotency_tag(draft.idempotency_key),
             channel=self.case_channel,
+            channel_id=channel_id,
             html=True,
             tags=draft.tags,
             priority=draft.priority,
             case_type=draft.case_type,
         )
-        return await self._info(case)
 
     async def get_case(self, case_id: int) -> CaseInfo | None:
         try:

@@ -120,6 +120,7 @@ class User(KayakoModel):
 
 class Case(KayakoModel):
     id: int
+    legacy_id: str | None = None
     subject: str = ""
     status: Any = None
     priority: Any = None
@@ -261,11 +262,14 @@ class KayakoApi:
     async def get_case(self, case_id: int) -> Case:
         return Case.model_validate(await self.client.get(f"cases/{case_id}", {"fields": "+tags"}))
 
-    async def cases_with_tag(self, tag: str) -> list[Case]:
-        return [
-            Case.model_validate(c)
-            async for c in paginate(self.client, "cases", {"tags": tag, "fields": "+tags"}, max_items=50)
-        ]
+    async def cases_with_legacy_id(self, legacy_id: str, *, max_items: int = 100) -> list[Case]:
+        """Cases whose ``legacy_id`` is ``legacy_id``, via the documented ``legacy_ids`` filter of
+        ``GET /cases``. Verified item by item: an instance that ignored the filter returns its newest
+        cases, among which a case created moments ago is still found, and nobody else's case is taken."""
+        items = paginate(
+            self.client, "cases", {"legacy_ids": legacy_id, "fields": "+tags"}, max_items=max_items
+        )
+        return [case async for case in _cases(items) if case.legacy_id == legacy_id]
 
     async def user_cases(self, user_id: int, *, max_items: int = 200) -> list[Case]:
         """A requester's cases, most recently updated first."""
@@ -286,33 +290,57 @@ class KayakoApi:
             result.append(case)
         return result
 
+    async def new_case_channel_id(self, channel_type: str) -> int:
+        """The id of the instance's first channel of ``channel_type`` (MAIL, TWITTER, FACEBOOK) offered
+        for new cases by ``GET /cases/channels``; cached with the other configuration lists."""
+        wanted = channel_type.upper()
+        for channel in await self.channels():
+            if channel.type.upper() == wanted and channel.id is not None:
+                return channel.id
+        raise KayakoNotFound(404, "RESOURCE_NOT_FOUND", f"no {wanted} channel for new cases on the instance")
+
+    async def case_by_marker(self, marker: str) -> Case | None:
+        """The case created with ``legacy_id=marker``, if there is one."""
+        found = await self.cases_with_legacy_id(marker)
+        return found[0] if found else None
+
     async def create_case(
         self,
         *,
         subject: str,
         contents: str,
         requester_id: int,
-        marker_tag: str,
+        marker: str,
         channel: str = "MAIL",
+        channel_id: int | None = None,
         html: bool = True,
         tags: list[str] | None = None,
         priority: str | None = None,
         case_type: str | None = None,
     ) -> Case:
-        """Create a case tagged ``marker_tag``; if a case with that tag exists already, return it instead."""
-        existing = await self._case_by_tag(marker_tag)
+        """Create a case marked ``marker`` (sent as ``legacy_id`` and as a tag); if a case with that marker
+        exists already, return it instead.
+
+        The marker is found again only through lookups the reference documents (``legacy_ids`` on
+        ``GET /cases``); the tag is for people, never relied upon (an instance may ignore tag filters).
+        ``channel_id`` is sent unless ``channel`` is NOTE (a NOTE case has no mailbox).
+        """
+        existing = await self.case_by_marker(marker)
         if existing is not None:
-            log.info("kayako.case_exists", case_id=existing.id, tag=marker_tag)
+            log.info("kayako.case_exists", case_id=existing.id, marker=marker)
             return existing
-        all_tags = [marker_tag, *(t for t in tags or [] if t != marker_tag)]
+        all_tags = [marker, *(t for t in tags or [] if t != marker)]
         body: dict[str, Any] = {
             "subject": subject,
             "contents": contents,
             "channel": channel,
             "requester_id": requester_id,
+            "legacy_id": marker,
             "tags": ",".join(all_tags),
             "channel_options": {"html": html},
         }
+        if channel.upper() != "NOTE" and channel_id is not None:
+            body["channel_id"] = channel_id
         if priority:
             body["priority_id"] = await self._optional_id(self.priority_id, priority, "priority")
         if case_type:
@@ -320,20 +348,15 @@ class KayakoApi:
         body = {k: v for k, v in body.items() if v is not None}
 
         async def find() -> dict[str, Any] | None:
-            case = await self._case_by_tag(marker_tag)
+            case = await self.case_by_marker(marker)
             return case.model_dump() if case is not None else None
 
         created = await self.client.create_once("cases", body, find_existing=find, what="case")
         case = Case.model_validate(created)
-        log.info("kayako.case_created", case_id=case.id, tag=marker_tag, channel=channel)
+        log.info(
+            "kayako.case_created", case_id=case.id, marker=marker, channel=channel, channel_id=channel_id
+        )
         return case
-
-    async def _case_by_tag(self, tag: str) -> Case | None:
-        for case in await self.cases_with_tag(tag):
-            # Filter again: an instance that ignored the filter must not make us adopt someone else's case.
-            if tag in case.tag_names:
-                return case
-        return None
 
     @staticmethod
     async def _optional_id(lookup: Any, label: str, what: str) -> int | None:
@@ -555,6 +578,11 @@ class KayakoApi:
             if field_id is not None:
                 expanded.append(await self.client.get(f"locale/fields/{field_id}", cache_kind="locales"))
         return localized(expanded, self.locale) or ""
+
+
+async def _cases(items: AsyncIterator[Any]) -> AsyncIterator[Case]:
+    async for item in items:
+        yield Case.model_validate(item)
 
 
 def _by_label(items: list[Any], label: str, what: str) -> int:

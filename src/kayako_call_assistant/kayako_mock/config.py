@@ -25,6 +25,14 @@ class MockConfig(FaultSettings):
     session_ttl_seconds: int = Field(3600, ge=1)
     rate_limit_per_minute: int = Field(0, ge=0, description="0: off; else 429 past this many a minute.")
     seed: bool = Field(True, description="Seed an empty database with the sample help desk.")
+    strict: bool = Field(
+        False,
+        description=(
+            "The strictest reading of the API reference: `channel_id` required on new non-NOTE cases, "
+            "identities validated (E.164 phones, well-formed emails), filters whose effect the client "
+            "could not rely on (`tags` on case lists, `email`/`number` on identity lists) ignored."
+        ),
+    )
 
     def fault_settings(self) -> FaultSettings:
         return FaultSettings.model_validate(self.model_dump(include=set(FaultSettings.model_fields)))

@@ -35,6 +35,21 @@ def digits(number: str) -> str:
     return "".join(ch for ch in number if ch.isdigit())
 
 
+E164 = re.compile(r"\+[1-9][0-9]{7,14}")
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
+
+
+def strict_e164(number: str) -> str | None:
+    """``number`` only when it is written in E.164 already (``+`` and 8-15 digits): the strict reading."""
+    number = number.strip()
+    return number if E164.fullmatch(number) else None
+
+
+def strict_email(email: str) -> bool:
+    """A plausible mailbox address: one ``@``, no spaces, a dotted domain with a 2+ letter top level."""
+    return EMAIL.fullmatch(email.strip()) is not None
+
+
 def e164(number: str) -> str | None:
     """``number`` as E.164 (``+`` and 8–15 digits); a bare 10-digit number is taken as North American."""
     found = digits(number)
@@ -141,12 +156,16 @@ def add_case(
     type_id: int | None,
     tags: list[str],
     client_id: str | None = None,
+    channel_id: int | None = None,
+    legacy_id: str | None = None,
 ) -> Doc:
     now = iso()
     case = store.insert(
         "case",
         {
             "subject": subject,
+            "channel_id": channel_id,
+            "legacy_id": legacy_id,
             "requester_id": requester_id,
             "creator_id": creator_id,
             "channel": channel,

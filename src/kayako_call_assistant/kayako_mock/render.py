@@ -266,7 +266,7 @@ def channel_ref(store: Store, channel_type: str) -> dict[str, Any] | None:
 def _case(view: View, doc: Doc) -> dict[str, Any]:
     body = {
         "id": doc["id"],
-        "legacy_id": None,
+        "legacy_id": doc.get("legacy_id"),
         "subject": doc["subject"],
         "portal": "API",
         "source_channel": channel_ref(view.store, doc.get("channel", "MAIL")),

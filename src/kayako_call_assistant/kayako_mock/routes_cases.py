@@ -76,7 +76,11 @@ async def list_cases(ctx: Api, request: Request) -> JSONResponse:
         types = {s.upper() for s in csv_list(query["status"])}
         statuses = {s["id"] for s in ctx.store.all("case_status") if s["type"] in types}
         cases = [c for c in cases if c["status_id"] in statuses]
-    if query.get("tags"):
+    if query.get("legacy_ids"):
+        legacy = set(csv_list(query["legacy_ids"]))
+        cases = [c for c in cases if c.get("legacy_id") in legacy]
+    # Strict: a client must not rely on the tag filter (see MockConfig.strict), so it does nothing.
+    if query.get("tags") and not ctx.mock.config.strict:
         tags = set(csv_list(query["tags"]))
         cases = [c for c in cases if tags & set(c.get("tags", []))]
     if query.get("priority"):
@@ -133,6 +137,26 @@ def _channel(args: dict[str, Any], errors: list[dict[str, Any]], default: str | 
     return channel
 
 
+def _channel_id(
+    ctx: Ctx, args: dict[str, Any], channel: str | None, errors: list[dict[str, Any]]
+) -> int | None:
+    """The mailbox/account of a new case's first post. Never needed for NOTE; strict mode requires it
+    otherwise (the agent UI always sends it); when given it must name a channel of the case's type."""
+    raw = args.get("channel_id")
+    if raw in (None, ""):
+        if ctx.mock.config.strict and channel is not None and channel != "NOTE":
+            errors.append(required("channel_id"))
+        return None
+    channel_id = to_int(raw, "channel_id", errors)
+    if channel_id is None:
+        return None
+    found = ctx.store.get("channel", channel_id)
+    if found is None or (channel is not None and channel != "NOTE" and found["type"] != channel):
+        errors.append(invalid("channel_id", "No channel of the case's type with this id"))
+        return None
+    return channel_id
+
+
 def _changes(ctx: Ctx, args: dict[str, Any], errors: list[dict[str, Any]]) -> dict[str, Any]:
     """Validated case field updates shared by create, update and reply."""
     changes: dict[str, Any] = {}
@@ -181,9 +205,11 @@ async def create_case(ctx: Api, request: Request) -> JSONResponse:
     if args.get("requester_id") in (None, ""):
         errors.append(required("requester_id"))
     changes = _changes(ctx, args, errors)
+    channel_id = _channel_id(ctx, args, channel, errors)
     fail_if(errors)
     assert contents is not None and channel is not None
     client_id = args.get("client_id")
+    legacy_id = args.get("legacy_id")
     with ctx.store.transaction():
         case = add_case(
             ctx.store,
@@ -197,6 +223,8 @@ async def create_case(ctx: Api, request: Request) -> JSONResponse:
             type_id=changes.get("type_id"),
             tags=changes.get("tags", []),
             client_id=str(client_id) if client_id else None,
+            channel_id=channel_id,
+            legacy_id=str(legacy_id) if legacy_id not in (None, "") else None,
         )
         tag_refs(ctx.store, case["tags"])
     return ctx.view.one("case", ctx.view.render("case", case), status=201)

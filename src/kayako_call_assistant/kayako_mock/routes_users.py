@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from .context import Ctx, api
 from .errors import MockError, error_entry, invalid, not_found, required
 from .params import body_of, csv_list, fail_if, to_bool, to_int
-from .records import add_email, add_phone, add_user, e164, email_owner, iso
+from .records import add_email, add_phone, add_user, e164, email_owner, iso, strict_e164, strict_email
 from .store import Doc
 
 router = APIRouter()
@@ -120,6 +120,9 @@ def _email_arg(ctx: Ctx, args: dict[str, Any], errors: list[dict[str, Any]]) -> 
     if raw in (None, ""):
         return None
     email = str(raw).strip().lower()
+    if ctx.mock.config.strict and not strict_email(email):
+        errors.append(invalid("email", "Not an email address"))
+        return None
     if "@" not in email or email.startswith("@") or email.endswith("@"):
         errors.append(invalid("email", "Not an email address"))
         return None
@@ -132,7 +135,7 @@ def _email_arg(ctx: Ctx, args: dict[str, Any], errors: list[dict[str, Any]]) -> 
 def _phone_arg(ctx: Ctx, raw: Any, errors: list[dict[str, Any]], parameter: str = "phone") -> str | None:
     if raw in (None, ""):
         return None
-    number = e164(str(raw))
+    number = strict_e164(str(raw)) if ctx.mock.config.strict else e164(str(raw))
     if number is None:
         errors.append(invalid(parameter, "Not a phone number (E.164 expected)"))
         return None
@@ -200,7 +203,7 @@ async def list_identities(ctx: Api, request: Request, kind: str) -> JSONResponse
         items = [i for i in items if i["user_id"] == user_id]
     # Kayako documents only user_id; email=/number= filters are tolerated so a client can look up by value.
     wanted = request.query_params.get(value_field)
-    if wanted:
+    if wanted and not ctx.mock.config.strict:
         key = wanted.strip().lower() if value_field == "email" else e164(wanted)
         items = [i for i in items if i[value_field] == key]
     return ctx.view.page(resource, items, lambda i: ctx.view.render(resource, i))

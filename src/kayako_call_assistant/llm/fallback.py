@@ -15,6 +15,7 @@ from typing import Literal
 import structlog
 
 from ..domain import CaseSummary, DialogueContext, Passage, Turn, Understanding, Usage
+from ..observability.metrics import MODEL_FALLBACKS
 from ..ports import LanguageEngine
 from .errors import LanguageModelError
 
@@ -101,6 +102,7 @@ class FallbackLanguageEngine:
 
     def _failed(self, turn: str, exc: LanguageModelError) -> None:
         self.breaker.record_failure()
+        MODEL_FALLBACKS.labels(operation=turn).inc()  # deploy: the fallback serves this turn (alert rule)
         log.warning(
             "llm_primary_failed",
             turn=turn,
@@ -113,6 +115,7 @@ class FallbackLanguageEngine:
     def _allowed(self, turn: str) -> bool:
         if self.breaker.allow():
             return True
+        MODEL_FALLBACKS.labels(operation=turn).inc()  # deploy: the fallback serves this turn (alert rule)
         log.info("llm_primary_skipped", turn=turn, breaker=self.breaker.state, fallback=self.fallback.name)
         return False
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from prometheus_client import Counter, Gauge, Histogram
 
 from ..domain import CallOutcome, CallRecord, Usage
+from ..ports import OutboxStore
 
 _LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
 _DURATION_BUCKETS = (5, 15, 30, 60, 120, 180, 300, 600, 1200, 1800)
@@ -51,10 +52,24 @@ KAYAKO_RATE_LIMIT_WAIT = Counter(
     "kca_kayako_rate_limit_wait_seconds_total", "Time spent waiting for the client-side Kayako rate limiter."
 )
 OUTBOX_DEPTH = Gauge("kca_outbox_depth", "Cases stored locally and not yet delivered to Kayako.")
+OUTBOX_DEAD = Gauge(
+    "kca_outbox_dead", "Cases Kayako refused beyond repair: an operator must fix the cause and requeue them."
+)
+OUTBOX_REPAIRS = Counter(
+    "kca_outbox_repairs_total", "Case requests repaired after Kayako refused a field.", ["field"]
+)
 MODEL_TOKENS = Counter("kca_model_tokens_total", "Language model tokens.", ["direction"])
 AUDIO_TRANSCRIBED = Counter("kca_audio_transcribed_seconds_total", "Seconds of audio sent to speech-to-text.")
 CHARACTERS_SYNTHESIZED = Counter("kca_characters_synthesized_total", "Characters sent to text-to-speech.")
 COST = Counter("kca_cost_usd_total", "Estimated cost of finished calls.")
+# deploy: alert inputs (deploy/prometheus/alerts.yml)
+MODEL_FALLBACKS = Counter(
+    "kca_model_fallbacks_total",
+    "Language model operations the fallback engine served (primary failed or its breaker was open).",
+    ["operation"],
+)
+READY = Gauge("kca_ready", "1 when the last readiness probe of this process passed, 0 when it failed.")
+DRAINING = Gauge("kca_draining", "1 while this process drains after SIGTERM (no new calls), else 0.")
 
 _finished = {"all": 0, "resolved": 0}
 
@@ -97,3 +112,17 @@ def record_finished_call(call: CallRecord) -> None:
     if call.outcome is CallOutcome.RESOLVED:
         _finished["resolved"] += 1
     RESOLUTION_RATE.set(_finished["resolved"] / _finished["all"])
+
+
+async def refresh_outbox_gauges(outbox: OutboxStore) -> dict[str, int]:
+    """Set the outbox gauges from the database (shared by every worker, so every process reports the same
+    numbers); returns the counts per status."""
+    counts = await outbox.counts()
+    OUTBOX_DEPTH.set(counts.get("pending", 0))
+    OUTBOX_DEAD.set(counts.get("dead", 0))
+    return counts
+
+
+def count_repair(field: str) -> None:
+    """``OutboxWorker``'s ``on_repair`` hook."""
+    OUTBOX_REPAIRS.labels(field=field).inc()

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..domain import CallOutcome, CallRecord, Speaker, Turn
-from ..ports import CallStore
+from ..ports import CallStore, OutboxStore
 
 _PAGE = 500
 
@@ -27,8 +27,13 @@ class CallReport:
     average_duration_seconds: float | None = None
     p95_duration_seconds: float | None = None
     average_turn_latency_seconds: float | None = None
+    p50_turn_latency_seconds: float | None = None
+    p95_turn_latency_seconds: float | None = None
     total_cost_usd: float = 0.0
     cost_per_call_usd: float | None = None
+    # h/cases: the case outbox now, whatever the time range (None when no outbox was given).
+    cases_pending: int | None = None
+    cases_dead: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -58,9 +63,16 @@ def turn_latencies(turns: list[Turn]) -> list[float]:
 
 
 async def build_report(
-    store: CallStore, *, since: dt.datetime | None = None, until: dt.datetime | None = None
+    store: CallStore,
+    *,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    outbox: OutboxStore | None = None,
 ) -> CallReport:
     report = CallReport(since=since, until=until)
+    if outbox is not None:  # h/cases: dead and pending cases
+        counts = await outbox.counts()
+        report.cases_pending, report.cases_dead = counts.get("pending", 0), counts.get("dead", 0)
     records: list[CallRecord] = []
     offset = 0
     while True:
@@ -86,6 +98,8 @@ async def build_report(
         latencies.extend(turn_latencies(await store.list_turns(call.call_id)))
     if latencies:
         report.average_turn_latency_seconds = round(sum(latencies) / len(latencies), 3)
+        report.p50_turn_latency_seconds = round(percentile(latencies, 0.5), 3)
+        report.p95_turn_latency_seconds = round(percentile(latencies, 0.95), 3)
     costs = [c.cost_usd for c in finished if c.cost_usd is not None]
     report.total_cost_usd = round(sum(costs), 6)
     if costs:

@@ -7,6 +7,7 @@ import openai
 from ..llm.openai_engine import client_from_settings
 from ..ports import SpeechToText, TextToSpeech
 from ..settings import Settings
+from .load_test import InstantSpeechToText, ToneTextToSpeech
 from .local_stt import LocalSpeechToText
 from .local_tts import LocalTextToSpeech
 from .openai_stt import OpenAISpeechToText
@@ -18,13 +19,19 @@ def _client(settings: Settings, timeout: float) -> openai.AsyncOpenAI:
 
 
 def speech_to_text_from_settings(settings: Settings, engine: str | None = None) -> SpeechToText:
-    if (engine or settings.stt_engine) == "openai":
+    engine = engine or settings.stt_engine
+    if engine == "openai":
         return OpenAISpeechToText(_client(settings, settings.stt_timeout_seconds), model=settings.stt_model)
+    if engine == "instant":  # Settings refuses it outside development
+        return InstantSpeechToText(settings.stt_instant_texts)
     return LocalSpeechToText(settings.stt_local_model_dir)
 
 
 def text_to_speech_from_settings(settings: Settings, engine: str | None = None) -> TextToSpeech:
-    if (engine or settings.tts_engine) == "openai":
+    engine = engine or settings.tts_engine
+    if engine == "tone":  # Settings refuses it outside development
+        return ToneTextToSpeech()
+    if engine == "openai":
         return OpenAITextToSpeech(
             _client(settings, settings.tts_timeout_seconds),
             model=settings.tts_model,

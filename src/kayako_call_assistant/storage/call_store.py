@@ -49,6 +49,7 @@ def _call_from_row(row: RowMapping) -> CallRecord:
         external_id=row["external_id"],
         from_number=row["from_number"],
         to_number=row["to_number"],
+        caller_attestation=row["caller_attestation"],
         ended_at=row["ended_at"],
         outcome=CallOutcome(row["outcome"]),
         escalation_reason=row["escalation_reason"],
@@ -97,6 +98,7 @@ class SqlCallStore:
             "call_id": call.call_id,
             "started_at": call.started_at,
             "case_status": call.case_status,
+            "caller_attestation": call.caller_attestation,  # set once, at the start of the call
             "updated_at": utcnow(),
         }
         try:

@@ -36,6 +36,8 @@ def _entry_from_row(row: RowMapping) -> OutboxEntry:
         last_error=row["last_error"],
         case_id=row["case_id"],
         created_at=row["created_at"],
+        repairs=list(row["repairs"] or []),
+        leased_until=row["leased_until"],
     )
 
 
@@ -182,15 +184,75 @@ class SqlOutboxStore:
 
     async def requeue(self, idempotency_key: str) -> bool:
         """Pending again and due now, whatever its state. A delivered case is safe to re-send: the help desk
-        adapter's create is idempotent on the key."""
+        adapter's create is idempotent on the key. A live lease is left alone: a delivery in progress
+        finishes (its outcome then stands)."""
         try:
-            await self._set(idempotency_key, status=PENDING, next_attempt_at=utcnow(), leased_until=None)
+            await self._set(idempotency_key, status=PENDING, next_attempt_at=utcnow())
         except LookupError:
             return False
         log.info("outbox.requeued", key=idempotency_key)
         return True
 
     async def depth(self) -> int:
-        statement = select(func.count()).select_from(case_outbox).where(case_outbox.c.status == PENDING)
+        """Pending entries, leased or not, due or not: every case not yet in Kayako and not given up."""
+        return (await self.counts())[PENDING]
+
+    async def counts(self) -> dict[str, int]:
+        statement = select(case_outbox.c.status, func.count()).group_by(case_outbox.c.status)
         async with self._engine.connect() as conn:
-            return int(await conn.scalar(statement) or 0)
+            rows = (await conn.execute(statement)).all()
+        result = {PENDING: 0, DELIVERED: 0, DEAD: 0}
+        result.update({str(status): int(count) for status, count in rows})
+        return result
+
+    async def claim(self, idempotency_key: str, now: dt.datetime, lease_seconds: float) -> OutboxEntry | None:
+        """Lease one pending entry now, due or not (the immediate attempt at the end of a call). The
+        conditional UPDATE is the whole lock: of two claimers, exactly one sees its row come back."""
+        statement = (
+            update(case_outbox)
+            .where(
+                case_outbox.c.idempotency_key == idempotency_key,
+                case_outbox.c.status == PENDING,
+                or_(case_outbox.c.leased_until.is_(None), case_outbox.c.leased_until <= now),
+            )
+            .values(leased_until=now + dt.timedelta(seconds=lease_seconds), updated_at=utcnow())
+            .returning(*case_outbox.c)
+        )
+        async with self._engine.begin() as conn:
+            row = (await conn.execute(statement)).mappings().one_or_none()
+        if row is None:
+            log.info("outbox.claim_skipped", key=idempotency_key, reason="leased, delivered, dead or unknown")
+            return None
+        return _entry_from_row(row)
+
+    async def extend_lease(self, idempotency_key: str, leased_until: dt.datetime) -> None:
+        statement = (
+            update(case_outbox)
+            .where(case_outbox.c.idempotency_key == idempotency_key, case_outbox.c.status == PENDING)
+            .values(leased_until=leased_until, updated_at=utcnow())
+        )
+        async with self._engine.begin() as conn:
+            await conn.execute(statement)
+
+    async def record_repairs(self, idempotency_key: str, repairs: list[str]) -> None:
+        await self._set(idempotency_key, repairs=list(repairs))
+
+    async def list_entries(self, status: str | None = None, limit: int = 100) -> list[OutboxEntry]:
+        statement = select(case_outbox).order_by(case_outbox.c.created_at.desc()).limit(limit)
+        if status is not None:
+            statement = statement.where(case_outbox.c.status == status)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(statement)).mappings().all()
+        return [_entry_from_row(row) for row in rows]
+
+    async def requeue_all(self, status: str = DEAD) -> list[str]:
+        statement = (
+            update(case_outbox)
+            .where(case_outbox.c.status == status)
+            .values(status=PENDING, next_attempt_at=utcnow(), updated_at=utcnow())
+            .returning(case_outbox.c.idempotency_key)
+        )
+        async with self._engine.begin() as conn:
+            keys = [str(key) for key in (await conn.execute(statement)).scalars()]
+        log.info("outbox.requeued_all", status=status, count=len(keys))
+        return keys

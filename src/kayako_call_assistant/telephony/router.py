@@ -23,12 +23,16 @@ from ..observability.logging import bind_call
 from ..ports import CallControl, CallHandler, CallHandlerFactory, CallStore, SpeechToText, TextToSpeech
 from . import twiml
 from .media_session import MediaStreamSession, VoiceConfig
+from .resume import start_or_resume, unfinished_call
 from .signature import TwilioSignatures
 from .transfer import transfer_twiml, whisper_twiml
 
 log = structlog.get_logger(__name__)
 
 _ENDED = {"completed", "busy", "failed", "no-answer", "canceled"}
+# deploy: a draining replica sends a new call back through the load balancer this many times at most, then
+# serves it itself (better than never answering if every replica drains at once).
+_DRAIN_RETRIES = 3
 
 
 @dataclass(slots=True)
@@ -53,6 +57,7 @@ class Telephony:
     helpdesk_name: str = ""
     finalize_grace_seconds: float = 10.0
     live: dict[str, MediaStreamSession] = field(default_factory=dict)  # by CallSid, this process only
+    draining: Callable[[], bool] = lambda: False  # deploy: True once SIGTERM started a drain (web/drain.py)
     background: set[asyncio.Task[None]] = field(default_factory=set)
 
 
@@ -72,7 +77,7 @@ def media_session(
     return MediaStreamSession(
         send=send,
         close=close,
-        start_call=start_call or t.service.start,
+        start_call=start_call or start_or_resume(t.calls, t.service),  # deploy: a known CallSid resumes
         stt=t.stt,
         tts=t.tts,
         fallback_tts=t.fallback_tts,
@@ -80,6 +85,12 @@ def media_session(
         call_control=t.call_control if phone else None,
         config=t.voice,
     )
+
+
+def _attempt(request: Request) -> int:
+    """How often a draining replica already sent this call elsewhere (deploy: ``?attempt=`` of the redirect)."""
+    value = request.query_params.get("attempt", "0")
+    return int(value) if value.isdigit() else 0
 
 
 def _xml(body: str) -> Response:
@@ -108,11 +119,20 @@ def create_twilio_router(telephony: Telephony) -> APIRouter:
     async def voice(request: Request) -> Response:
         form = await signed_form(request)
         call_sid = form.get("CallSid", "")
-        log.info("telephony.incoming_call", call_sid=call_sid, mode=t.mode)
         if t.mode == "stream":
+            # deploy: a known CallSid is Twilio following the <Redirect> after <Connect>: the stream ended.
+            if await t.calls.get_call_by_external_id(call_sid) is not None:
+                if await unfinished_call(t.calls, t.service, call_sid) is None:
+                    return _xml(twiml.hang_up())  # it ended on purpose: nothing to resume
+                log.info("telephony.resuming_call", call_sid=call_sid)
+            elif t.draining() and (attempt := _attempt(request)) < _DRAIN_RETRIES:
+                log.info("telephony.call_sent_elsewhere", call_sid=call_sid, attempt=attempt + 1)
+                return _xml(twiml.retry_elsewhere(public_url=t.public_url, attempt=attempt + 1))
+            log.info("telephony.incoming_call", call_sid=call_sid, mode=t.mode)
             return _xml(
                 twiml.connect_stream(public_url=t.public_url, caller=form.get("From"), called=form.get("To"))
             )
+        log.info("telephony.incoming_call", call_sid=call_sid, mode=t.mode)
         flow = await t.service.start(
             CallStart(
                 CallChannel.GATHER,

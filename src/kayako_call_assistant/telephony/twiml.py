@@ -22,8 +22,10 @@ def http_url(public_url: str, path: str, **query: str) -> str:
 def connect_stream(*, public_url: str, caller: str | None, called: str | None) -> str:
     """Bidirectional media stream; the caller's number travels as a ``<Parameter>`` to the ``start`` message.
 
-    The ``<Hangup>`` after it runs only when the stream ends without a transfer having replaced the call's
-    TwiML, i.e. when this service closed the socket to end the call.
+    The ``<Redirect>`` after it runs when the stream ends without a transfer or a REST hang-up having ended
+    the call first: when the replica serving it died or was stopped mid-call (deploy: resume). Twilio then
+    asks the voice webhook again with the same CallSid, through the public URL, so any replica answers: it
+    resumes the call from its stored state, or hangs up if the call had finished.
     """
     response = VoiceResponse()
     connect = Connect()
@@ -38,6 +40,21 @@ def connect_stream(*, public_url: str, caller: str | None, called: str | None) -
     if called:
         stream.parameter(name="called", value=called)
     response.append(connect)
+    response.redirect(http_url(public_url, "/twilio/voice"), method="POST")
+    return str(response)
+
+
+def retry_elsewhere(*, public_url: str, attempt: int) -> str:
+    """A draining replica's answer to a new call: wait a second, then ask the public voice URL again, which
+    the load balancer routes to a replica that is ready (deploy: drain)."""
+    response = VoiceResponse()
+    response.pause(length=1)
+    response.redirect(http_url(public_url, "/twilio/voice", attempt=str(attempt)), method="POST")
+    return str(response)
+
+
+def hang_up() -> str:
+    response = VoiceResponse()
     response.hangup()
     return str(response)
 

@@ -56,6 +56,32 @@ def idempotency_key_for(call_id: str) -> str:
     return f"call-{call_id}"
 
 
+NO_SUMMARY = "No automatic summary: see the transcript."
+# The summary paragraph of a draft whose summary is still to be written by the delivery (see ``defer``).
+SUMMARY_PENDING = '<p class="kca-summary">' + NO_SUMMARY + "</p>"
+
+
+class DeferredSummaryDraft(CaseDraft):
+    """A draft whose subject and summary the outbox delivery writes (``summarize_draft``), off the caller's
+    path: its JSON carries the transcript for that, and the body a placeholder summary until then."""
+
+    __slots__ = ("turns",)
+
+    def __init__(self, draft: CaseDraft, turns: Sequence[Turn]) -> None:
+        super().__init__(**{name: getattr(draft, name) for name in CaseDraft.__dataclass_fields__})
+        self.turns = list(turns)
+
+    def to_json(self) -> dict[str, Any]:
+        return super().to_json() | {
+            "summary_pending": {"turns": [[t.speaker.value, t.text] for t in self.turns]}
+        }
+
+
+def _fallback_summary(turns: Sequence[Turn]) -> CaseSummary:
+    first = next((t.text for t in turns if t.speaker is Speaker.CALLER), "")
+    return CaseSummary(subject=first[:80], summary=NO_SUMMARY)
+
+
 class CaseBuilder:
     def __init__(
         self,
@@ -64,25 +90,34 @@ class CaseBuilder:
         priority_escalated: str | None,
         priority_resolved: str | None,
         case_type: str | None,
+        defer_summary: bool = False,
     ) -> None:
+        """``defer_summary``: build at once with a placeholder summary and leave the model call to the
+        outbox delivery (``summarize_draft``), so a slow or failing model never holds the caller up."""
         self._engine = engine
         self._priority_escalated = priority_escalated
         self._priority_resolved = priority_resolved
         self._case_type = case_type
+        self._defer = defer_summary
 
     async def build(self, request: CaseRequest, usage: Usage) -> CaseDraft:
+        if self._defer:
+            draft = self._draft(request, _fallback_summary(request.turns), SUMMARY_PENDING)
+            return DeferredSummaryDraft(draft, request.turns)
         try:
             summary = await self._engine.summarize(list(request.turns), usage)
         except Exception:
             # The case must be filed even when the language engine fails; the transcript is all there.
             log.exception("case.summary_failed", call_id=request.call_id)
-            first = next((t.text for t in request.turns if t.speaker is Speaker.CALLER), "")
-            summary = CaseSummary(subject=first[:80], summary="No automatic summary: see the transcript.")
+            summary = _fallback_summary(request.turns)
+        return self._draft(request, summary, None)
+
+    def _draft(self, request: CaseRequest, summary: CaseSummary, summary_html: str | None) -> CaseDraft:
         subject = " ".join(summary.subject.split()) or "Phone call"
         return CaseDraft(
             idempotency_key=request.idempotency_key,
             subject=subject[:255],
-            contents_html=case_html(request, summary.summary),
+            contents_html=case_html(request, summary.summary, summary_html),
             contact=ContactDetails(
                 name=request.contact.name, email=request.contact.email, phone=request.contact.phone
             ),
@@ -100,11 +135,11 @@ def _time(at: dt.datetime) -> str:
     return at.astimezone(dt.UTC).strftime("%H:%M:%S")
 
 
-def case_html(request: CaseRequest, summary: str) -> str:
+def case_html(request: CaseRequest, summary: str, summary_html: str | None = None) -> str:
     """The case body: summary, caller, call facts, articles offered, the whole transcript with times."""
     parts = [
         "<h3>Summary</h3>",
-        f"<p>{escape(summary)}</p>",
+        summary_html or f"<p>{escape(summary)}</p>",
         "<h3>Caller</h3>",
         "<ul>",
         _item("Name", request.contact.name),
@@ -136,3 +171,36 @@ def case_html(request: CaseRequest, summary: str) -> str:
         parts.append(f"<li>[{_time(turn.started_at)}] <strong>{who}:</strong> {escape(turn.text)}{cut}</li>")
     parts.append("</ol>")
     return "\n".join(parts)
+
+
+def append_delivery_notes(contents_html: str, notes: Sequence[str]) -> str:
+    """The case body with a "Delivery notes" section listing what was changed to get Kayako to accept it
+    (an identity dropped, the anonymous requester, another channel), so an agent sees it on the case."""
+    if not notes:
+        return contents_html
+    items = "".join(f"<li>{escape(note)}</li>" for note in notes)
+    return f"{contents_html}\n<h3>Delivery notes</h3>\n<ul>{items}</ul>"
+
+
+async def summarize_draft(payload: dict[str, Any], engine: LanguageEngine, usage: Usage) -> CaseDraft:
+    """The draft stored in ``payload``, its subject and summary written by ``engine`` when they were
+    deferred (``CaseBuilder(defer_summary=True)``). A failing engine leaves the fallback (the caller's first
+    words as subject, "see the transcript"): the case is filed all the same."""
+    draft = CaseDraft.from_json(payload)
+    pending = payload.get("summary_pending")
+    if not isinstance(pending, dict) or SUMMARY_PENDING not in draft.contents_html:
+        return draft
+    turns = [
+        Turn(speaker=Speaker(speaker), text=str(text), started_at=dt.datetime.now(dt.UTC))
+        for speaker, text in pending.get("turns", [])
+    ]
+    try:
+        summary = await engine.summarize(turns, usage)
+    except Exception:
+        log.warning("case.summary_failed", key=draft.idempotency_key, exc_info=True)
+        return draft
+    subject = " ".join(summary.subject.split())
+    if subject:
+        draft.subject = subject[:255]
+    draft.contents_html = draft.contents_html.replace(SUMMARY_PENDING, f"<p>{escape(summary.summary)}</p>", 1)
+    return draft

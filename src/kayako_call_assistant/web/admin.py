@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
 from ..domain import CallRecord, Turn, utcnow
 from ..ports import AdminTokens, AuditEvent, AuditLog, CallStore, OutboxStore
+from ..tickets.outbox import entry_json
 
 log = structlog.get_logger(__name__)
 
@@ -128,6 +129,71 @@ def create_admin_router(
         if on_resend is not None:
             await on_resend()
         return {"requeued": True, "idempotency_key": key}
+
+    # --- the case outbox: dead cases are listed, inspected and requeued here as with `kca outbox` ---
+
+    @router.get("/outbox")
+    async def list_outbox(
+        who: Actor,
+        status: Annotated[str | None, Query(pattern="^(pending|delivered|dead)$")] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> dict[str, Any]:
+        entries = await outbox.list_entries(status, limit)
+        counts = await outbox.counts()
+        await audit.write(
+            AuditEvent(
+                actor=who,
+                action="list_outbox",
+                target="outbox",
+                at=utcnow(),
+                detail={"status": status, "count": len(entries)},
+            )
+        )
+        return {"counts": counts, "entries": [entry_json(e) for e in entries]}
+
+    @router.get("/outbox/{key}")
+    async def show_outbox_entry(key: str, who: Actor) -> dict[str, Any]:
+        entry = await outbox.get(key)
+        await audit.write(
+            AuditEvent(
+                actor=who,
+                action="read_outbox_entry",
+                target=key,
+                at=utcnow(),
+                detail={"found": entry is not None},
+            )
+        )
+        if entry is None:
+            raise HTTPException(status_code=404, detail="no such outbox entry")
+        return {"entry": entry_json(entry, with_payload=True)}
+
+    @router.post("/outbox/{key}/requeue")
+    async def requeue_outbox_entry(key: str, who: Actor) -> dict[str, Any]:
+        requeued = await outbox.requeue(key)
+        await audit.write(
+            AuditEvent(
+                actor=who, action="requeue_case", target=key, at=utcnow(), detail={"requeued": requeued}
+            )
+        )
+        if not requeued:
+            raise HTTPException(status_code=404, detail="no such outbox entry")
+        log.info("admin.case_requeued", idempotency_key=key, actor=who)
+        if on_resend is not None:
+            await on_resend()
+        return {"requeued": [key]}
+
+    @router.post("/outbox/requeue-dead")
+    async def requeue_dead(who: Actor) -> dict[str, Any]:
+        keys = await outbox.requeue_all("dead")
+        await audit.write(
+            AuditEvent(
+                actor=who, action="requeue_dead_cases", target="outbox", at=utcnow(), detail={"keys": keys}
+            )
+        )
+        log.info("admin.dead_cases_requeued", count=len(keys), actor=who)
+        if keys and on_resend is not None:
+            await on_resend()
+        return {"requeued": keys}
 
     @router.get("/audit")
     async def audit_events(

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 import redis.asyncio as redis
 import structlog
@@ -20,7 +21,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from starlette.responses import Response
 
-from ..observability.metrics import OUTBOX_DEPTH
+from ..coordination import lease_for, run_while_leader
+from ..observability.metrics import refresh_outbox_gauges
 from ..storage import run_purge_schedule
 from ..telephony.router import Telephony, create_twilio_router
 from ..tickets.case_builder import idempotency_key_for
@@ -34,6 +36,7 @@ from .dashboard import (
     page,
 )
 from .dashboard_queries import DashboardQueries
+from .drain import Drain
 from .health import ReadinessCheck, create_health_router
 from .kayako_webhooks import CallStatusUpdater, create_kayako_webhook_router, process_pending
 from .operator_session import Signer
@@ -64,7 +67,15 @@ class AssistantWebhookHandlers:
         await self._calls.on_case_status(case_id, status)
 
 
-def readiness_checks(runtime: Runtime) -> dict[str, ReadinessCheck]:
+class Draining(RuntimeError):
+    """Readiness fails on purpose: this replica drains after SIGTERM."""
+
+
+def readiness_checks(runtime: Runtime, drain: Drain | None = None) -> dict[str, ReadinessCheck]:
+    async def accepting_calls() -> None:
+        if drain is not None and drain.draining:
+            raise Draining
+
     async def database() -> None:
         async with runtime.stores.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
@@ -73,6 +84,8 @@ def readiness_checks(runtime: Runtime) -> dict[str, ReadinessCheck]:
         await runtime.kayako.request("GET", "/me")
 
     checks: dict[str, ReadinessCheck] = {"database": database, "kayako": kayako}
+    if drain is not None:  # the server's: readiness fails on purpose while it drains
+        checks = {"accepting_calls": accepting_calls, **checks}
     if runtime.settings.redis_url:
 
         async def redis_ping() -> None:
@@ -98,8 +111,9 @@ async def _every(
             await asyncio.wait_for(stop.wait(), seconds)
 
 
-def create_app(runtime: Runtime, telephony: Telephony | None = None) -> FastAPI:
-    """``telephony`` mounts the Twilio webhooks and media streams (the server has it; some tests do not)."""
+def create_app(runtime: Runtime, telephony: Telephony | None = None, drain: Drain | None = None) -> FastAPI:
+    """``telephony`` mounts the Twilio webhooks and media streams (the server has it; some tests do not);
+    ``drain`` (the server's) makes readiness fail while the replica drains."""
     settings = runtime.settings
     handlers = AssistantWebhookHandlers(runtime)
 
@@ -108,29 +122,39 @@ def create_app(runtime: Runtime, telephony: Telephony | None = None) -> FastAPI:
         stop = asyncio.Event()
 
         async def outbox_depth() -> None:
-            OUTBOX_DEPTH.set(await runtime.stores.outbox.depth())
+            await refresh_outbox_gauges(runtime.stores.outbox)  # h/cases: pending and dead gauges
+
+        # deploy: jobs that must run once across replicas run under a lease (coordination.py); the knowledge
+        # refresher keeps this replica's own in-memory index and runs everywhere.
+        lease_redis = redis.from_url(settings.redis_url) if settings.redis_url else None
+
+        def leased(
+            name: str, job: Callable[[asyncio.Event], Coroutine[Any, Any, None]]
+        ) -> asyncio.Task[None]:
+            lease = lease_for(name, redis_client=lease_redis, engine=runtime.stores.engine)
+            return asyncio.create_task(run_while_leader(lease, job, stop), name=name)
 
         tasks = [
-            asyncio.create_task(runtime.outbox_worker.run(stop), name="outbox"),
+            leased("outbox", runtime.outbox_worker.run),
             asyncio.create_task(runtime.knowledge.run_refresher(stop), name="knowledge"),
-            asyncio.create_task(
-                _every(
+            leased(
+                "webhooks",
+                lambda job_stop: _every(
                     _WEBHOOK_RETRY_SECONDS,
-                    stop,
+                    job_stop,
                     lambda: process_pending(runtime.stores.webhooks, handlers),
                     "webhooks",
                 ),
-                name="webhooks",
             ),
             asyncio.create_task(_every(15.0, stop, outbox_depth, "outbox-depth"), name="outbox-depth"),
-            asyncio.create_task(
-                run_purge_schedule(
+            leased(
+                "purge",
+                lambda job_stop: run_purge_schedule(
                     runtime.stores.engine,
                     days=settings.retention_days,
                     interval_hours=settings.purge_interval_hours,
-                    stop=stop,
+                    stop=job_stop,
                 ),
-                name="purge",
             ),
         ]
         log.info("app.started", kayako=runtime.kayako.config.base_url, llm=runtime.engine.name)
@@ -143,6 +167,8 @@ def create_app(runtime: Runtime, telephony: Telephony | None = None) -> FastAPI:
                 for task in telephony.background:
                     task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if lease_redis is not None:
+                await lease_redis.aclose()
 
     production = settings.environment == "production"
     # Production serves no API docs; development serves Swagger UI from vendored files (see ``api_docs``).
@@ -162,10 +188,13 @@ def create_app(runtime: Runtime, telephony: Telephony | None = None) -> FastAPI:
         async def api_docs(request: Request) -> Response:
             return page(request, "api_docs.html", {})
 
-    app.include_router(create_health_router(readiness_checks(runtime)))
+    app.include_router(create_health_router(readiness_checks(runtime, drain)))
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus_metrics() -> Response:
+        # h/cases: the outbox gauges are read from the database at scrape time (dead cases are loud).
+        with contextlib.suppress(Exception):
+            await refresh_outbox_gauges(runtime.stores.outbox)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     async def wake_outbox() -> None:

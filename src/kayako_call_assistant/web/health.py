@@ -9,6 +9,8 @@ import structlog
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from ..observability.metrics import READY
+
 log = structlog.get_logger(__name__)
 
 ReadinessCheck = Callable[[], Awaitable[None]]
@@ -32,6 +34,7 @@ def create_health_router(checks: Mapping[str, ReadinessCheck], *, timeout_second
                 results[name] = f"failed: {type(error).__name__}"
                 log.warning("readiness.failed", check=name, error=type(error).__name__)
         ready = all(value == "ok" for value in results.values())
+        READY.set(1 if ready else 0)  # deploy: alert KcaNotReady
         return JSONResponse(
             {"status": "ready" if ready else "not ready", "checks": results}, 200 if ready else 503
         )

@@ -1,0 +1,74 @@
+"""What a load test needs to read from the server process itself: media-stream seconds actually served and
+garbage-collection pauses, at ``GET /debug/load`` (``?reset=1`` starts a new measurement window).
+
+Mounted by ``kca serve`` only with the load-test speech engines (``KCA_STT_ENGINE=instant``), which the
+settings refuse outside development. It is plain ASGI around the application: it sees each WebSocket's
+lifetime without touching the media-stream code and without a hop on any message (``receive`` and ``send``
+are passed through unchanged).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from starlette.responses import JSONResponse
+
+from .gc_pauses import GcPauses
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+PATH = "/debug/load"
+
+
+class LoadProbe:
+    """ASGI middleware: counts WebSocket seconds and serves the figures at ``PATH``."""
+
+    def __init__(self, app: ASGIApp, gc_pauses: GcPauses) -> None:
+        self.app = app
+        self.gc_pauses = gc_pauses
+        self._open: dict[int, float] = {}  # id of the scope -> when it opened
+        self._closed_seconds = 0.0
+        self._opened = 0
+        self._since = time.monotonic()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            key = id(scope)
+            self._open[key] = time.monotonic()
+            self._opened += 1
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                started = self._open.pop(key)
+                self._closed_seconds += time.monotonic() - max(started, self._since)
+            return
+        if scope["type"] == "http" and scope["path"] == PATH:
+            reset = b"reset=1" in scope.get("query_string", b"")
+            await JSONResponse(self.snapshot(reset=reset))(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    def snapshot(self, *, reset: bool = False) -> dict[str, Any]:
+        """Figures since the last reset; ``stream_seconds`` includes the part of open streams in the window."""
+        now = time.monotonic()
+        stream_seconds = self._closed_seconds + sum(now - max(t, self._since) for t in self._open.values())
+        figures = {
+            "pid": os.getpid(),
+            "window_seconds": round(now - self._since, 3),
+            "streams_open": len(self._open),
+            "streams_opened": self._opened,
+            "stream_seconds": round(stream_seconds, 3),
+            "gc": self.gc_pauses.snapshot(),
+        }
+        if reset:
+            self._since = now
+            self._closed_seconds = 0.0
+            self._opened = 0
+            self.gc_pauses.reset()
+        return figures
