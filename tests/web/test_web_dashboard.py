@@ -141,6 +141,8 @@ async def test_daily_numbers_behind_the_charts(stores: SqlStores) -> None:
     assert (today.p50, today.p95) == (0.5, 1.5)
     found = await DashboardQueries(stores.engine).search_calls(outcome="escalated")
     assert [c.call_id for c in found] == ["c1"] and found[0].turn_latency_seconds == 1.5
+    assert await DashboardQueries(stores.engine).search_calls(query="%") == []  # a literal %, not a wildcard
+    assert [c.call_id for c in await DashboardQueries(stores.engine).search_calls(query="c0")] == ["c0"]
 
 
 def test_masking_and_percentiles() -> None:

@@ -59,10 +59,6 @@ class DrainingServer(uvicorn.Server):
         self.should_exit = True  # uvicorn's shutdown closes what is still open (cut calls resume elsewhere)
 
 
-async def _serve(settings: Settings) -> None:
-    pass
-
-
 async def _serve(settings: Settings, sockets: list[socket.socket] | None = None) -> None:
     from ..config_check import refuse_unsafe
     from ..web.app import create_app

@@ -71,5 +71,6 @@ def bar_chart(
                 )
             )
     step = max(1, len(days) // 5)
-    labels = [(round(i * slot + slot / 2, 1), day) for i, day in enumerate(days) if i % step == 0]
+    last = len(days) - 1  # labels count back from today, so today always has one
+    labels = [(round(i * slot + slot / 2, 1), day) for i, day in enumerate(days) if (last - i) % step == 0]
     return Chart(title=title, bars=bars, max_text=fmt(top), day_labels=labels)

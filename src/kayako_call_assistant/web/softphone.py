@@ -169,7 +169,9 @@ def create_softphone_router(deps: SoftphoneDeps) -> APIRouter:
                 await websocket.send_text(text)
 
         async def emit(event: dict[str, Any]) -> None:
-            await send(json.dumps(event))
+            # Best effort: the page may have hung up mid-sentence, and the call must still be finished.
+            with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+                await send(json.dumps(event))
 
         async def close() -> None:
             if websocket.application_state is WebSocketState.CONNECTED:

@@ -101,6 +101,18 @@ async def test_dashboard_login_calls_call_page_and_outbox_requeue(
         entry = await stores.outbox.get(idempotency_key_for("seeded1"))
         assert entry is not None and (entry.status != "dead" or entry.attempts > 1)  # taken up again
         await screenshot(page, "dashboard-outbox.png")
+
+        # On a phone: nothing wider than the screen but the tables' own scroll boxes; keyboard first stop
+        # is the skip link.
+        await page.set_viewport_size({"width": 390, "height": 844})
+        for path in ("/admin", "/admin/call-log", "/admin/call-log/seeded1", "/admin/outbox"):
+            await page.goto(rig.base_url + path)
+            width = await page.evaluate("() => document.documentElement.scrollWidth")
+            assert width <= 390, (path, width)
+        await page.keyboard.press("Tab")
+        assert await page.evaluate("() => document.activeElement.textContent") == "Skip to content"
+        await page.goto(rig.base_url + "/admin/call-log")
+        await screenshot(page, "dashboard-phone.png")
         assert errors == [], errors
 
         events = await stores.audit.list(limit=100)

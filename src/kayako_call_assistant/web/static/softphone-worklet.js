@@ -117,9 +117,12 @@ class MulawPlayer extends AudioWorkletProcessor {
       this.buffered += pcm.length;
     } else if (data.type === "mark") {
       this.queue.push({ mark: data.name });
+    } else if (data.type === "tag") {
+      this.queue.push({ tag: true }); // reported when playback reaches this point (the reply's first sample)
     } else if (data.type === "clear") {
       // As Twilio does: drop the buffered audio and send back every pending mark.
       const marks = this.queue.filter((item) => item.mark !== undefined).map((item) => item.mark);
+      if (this.queue.some((item) => item.tag)) this.port.postMessage({ type: "tag", cleared: true });
       this.queue = [];
       this.chunk = null;
       this.buffered = 0;
@@ -136,6 +139,10 @@ class MulawPlayer extends AudioWorkletProcessor {
       const item = this.queue.shift();
       if (item.mark !== undefined) {
         this.port.postMessage({ type: "played", mark: item.mark });
+        continue;
+      }
+      if (item.tag) {
+        this.port.postMessage({ type: "tag" });
         continue;
       }
       this.chunk = item;
@@ -159,6 +166,7 @@ class MulawPlayer extends AudioWorkletProcessor {
       if (!this.playing) { out[i] = 0; continue; }
       if ((!this.chunk || this.offset >= this.chunk.length) && !this.advance()) {
         this.playing = false; // underrun: silence until the buffer is primed again
+        this.port.postMessage({ type: "drained" });
         out[i] = 0;
         continue;
       }

@@ -8,19 +8,28 @@ const ui = {
   call: $("call"), hangup: $("hangup"), state: $("state"), transcript: $("transcript"),
   keypad: $("keypad"), error: $("error"),
 };
-// Numbers for tests and the latency benchmark: when the caller stopped talking, when the answer started.
-window.softphoneStats = { latencies: [], frames: 0, marks: 0, clears: 0, state: "idle" };
+// Numbers for tests and the latency measurement, in ms from the caller's last voiced 20 ms frame:
+// firstAudio: until any assistant audio plays (the filler counts: it is what the caller hears first);
+// answer: until the reply to what the caller said starts playing.
+window.softphoneStats = { firstAudio: [], answer: [], frames: 0, marks: 0, clears: 0, drained: 0, state: "idle" };
 
 let socket = null, context = null, microphone = null, capture = null, player = null;
 let streamSid = "", chunk = 0, startedAt = 0;
-let lastVoiced = 0, wasVoiced = false, waitingForAnswer = false;
+let lastVoiced = 0, wasVoiced = false, waitingForAudio = false, answerFor = 0, replyTagged = false;
 
 function setState(text) {
   ui.state.textContent = text;
   window.softphoneStats.state = text;
 }
 
+let replyLine = null; // the assistant's current reply: its sentences share one line
+
 function addLine(speaker, text, extraClass) {
+  if (speaker === "assistant" && replyLine) {
+    replyLine.lastChild.textContent += " " + text;
+    ui.transcript.scrollTop = ui.transcript.scrollHeight;
+    return;
+  }
   const item = document.createElement("li");
   item.className = "turn " + speaker + (extraClass ? " " + extraClass : "");
   const who = document.createElement("span");
@@ -30,6 +39,7 @@ function addLine(speaker, text, extraClass) {
   words.textContent = text;
   item.append(who, words);
   ui.transcript.append(item);
+  replyLine = speaker === "assistant" ? item : null;
   ui.transcript.scrollTop = ui.transcript.scrollHeight;
 }
 
@@ -53,6 +63,7 @@ function unbase64(text) {
 async function startCall() {
   ui.error.textContent = "";
   ui.call.disabled = true;
+  ui.call.hidden = true;
   setState("Connecting…");
   try {
     const response = await fetch("/softphone/token", { method: "POST", credentials: "same-origin" });
@@ -96,14 +107,16 @@ async function startCall() {
   } catch (error) {
     ui.error.textContent = "Could not start the call: " + error.message;
     await teardown();
+    ui.call.disabled = false;
+    ui.call.hidden = false;
     setState("Ready");
   }
 }
 
 function onFrame({ frame, voiced }) {
   const now = performance.now();
-  if (voiced) { lastVoiced = now; wasVoiced = true; waitingForAnswer = false; }
-  else if (wasVoiced && now - lastVoiced > 300) { wasVoiced = false; waitingForAnswer = true; }
+  if (voiced) { lastVoiced = now; wasVoiced = true; waitingForAudio = false; }
+  else if (wasVoiced && now - lastVoiced > 300) { wasVoiced = false; waitingForAudio = true; }
   send({
     event: "media", streamSid,
     media: { track: "inbound", chunk: String(++chunk), timestamp: String(Math.round(now - startedAt)), payload: base64(frame) },
@@ -116,12 +129,18 @@ function onPlayer(data) {
     send({ event: "mark", streamSid, mark: { name: data.mark } });
   } else if (data.type === "cleared") {
     for (const name of data.marks) send({ event: "mark", streamSid, mark: { name } });
+  } else if (data.type === "drained") {
+    window.softphoneStats.drained++;
+    setState("Listening");
   } else if (data.type === "started") {
     setState("Assistant speaking");
-    if (waitingForAnswer && lastVoiced) {
-      window.softphoneStats.latencies.push(performance.now() - lastVoiced);
-      waitingForAnswer = false;
+    if (waitingForAudio && lastVoiced) {
+      window.softphoneStats.firstAudio.push(performance.now() - lastVoiced);
+      waitingForAudio = false;
     }
+  } else if (data.type === "tag" && !data.cleared && answerFor) {
+    window.softphoneStats.answer.push(performance.now() - answerFor);
+    answerFor = 0;
   }
 }
 
@@ -141,12 +160,20 @@ function onMessage(message) {
       break;
     case "transcript":
       addLine(message.speaker, message.text);
-      if (message.speaker === "caller") setState("Thinking");
+      if (message.speaker === "caller") {
+        setState("Thinking");
+        answerFor = lastVoiced; // the caller's words end at their last voiced frame
+        replyTagged = false;
+      } else if (answerFor && !replyTagged) {
+        replyTagged = true; // the reply's audio follows this event: mark where it starts in the player
+        player.port.postMessage({ type: "tag" });
+      }
       break;
     case "cut":
       addLine("call", "You interrupted; the assistant was heard up to: " + (message.heard || "(nothing)"), "cut");
       break;
     case "state":
+      replyLine = null; // the reply is complete
       if (message.finished) setState("Call finished: " + message.outcome);
       else setState("Listening (" + message.outcome.replace("_", " ") + ")");
       break;
@@ -167,6 +194,7 @@ async function endCall(text) {
   if (socket) {
     const open = socket;
     socket = null;
+    open.onclose = null; // this end is closing it: the state shown is the one given here
     if (open.readyState === WebSocket.OPEN) {
       open.send(JSON.stringify({ event: "stop", streamSid, stop: { callSid: "" } }));
       open.close();
@@ -176,6 +204,7 @@ async function endCall(text) {
   ui.hangup.hidden = true;
   ui.keypad.hidden = true;
   ui.call.disabled = false;
+  ui.call.hidden = false;
   if (!ui.state.textContent.startsWith("Call finished")) setState(text);
   ui.call.focus();
 }
@@ -185,6 +214,5 @@ ui.hangup.addEventListener("click", () => endCall("You hung up"));
 ui.keypad.addEventListener("click", (event) => {
   const digit = event.target.closest("button")?.dataset.digit;
   if (!digit) return;
-  send({ event: "dtmf", streamSid, dtmf: { track: "inbound_track", digit } });
-  addLine("caller", "(pressed " + digit + ")");
+  send({ event: "dtmf", streamSid, dtmf: { track: "inbound_track", digit } }); // the server echoes it in the transcript
 });
