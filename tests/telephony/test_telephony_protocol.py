@@ -141,15 +141,13 @@ def test_auth_token_is_required_in_production_and_defaults_in_development() -> N
 # --- TwiML ------------------------------------------------------------------------------------------
 
 
-def test_voice_webhook_twiml_connects_a_stream_with_the_callers_number() -> None:
-    xml = connect_stream(
-        public_url="https://support.example.com", caller="+15551234567", called="+15550000000"
-    )
+def test_voice_webhook_twiml_connects_a_stream_with_the_calls_token() -> None:
+    xml = connect_stream(public_url="https://support.example.com", token="abc.def")
     assert xml == (
         '<?xml version="1.0" encoding="UTF-8"?><Response><Connect><Stream name="assistant" '
         'statusCallback="https://support.example.com/twilio/stream-status" statusCallbackMethod="POST" '
-        'url="wss://support.example.com/twilio/media"><Parameter name="caller" value="+15551234567" />'
-        '<Parameter name="called" value="+15550000000" /></Stream></Connect><Hangup /></Response>'
+        'url="wss://support.example.com/twilio/media"><Parameter name="token" value="abc.def" />'
+        "</Stream></Connect><Hangup /></Response>"
     )
     assert websocket_url("http://127.0.0.1:8080/", "/twilio/media") == "ws://127.0.0.1:8080/twilio/media"
 

@@ -19,8 +19,9 @@ def http_url(public_url: str, path: str, **query: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/") + path, urlencode(query), ""))
 
 
-def connect_stream(*, public_url: str, caller: str | None, called: str | None) -> str:
-    """Bidirectional media stream; the caller's number travels as a ``<Parameter>`` to the ``start`` message.
+def connect_stream(*, public_url: str, token: str) -> str:
+    """Bidirectional media stream; the call's signed stream token (``stream_auth``) travels as a
+    ``<Parameter name="token">`` to the ``start`` message, and with it the caller's number and attestation.
 
     The ``<Hangup>`` after it runs only when the stream ends without a transfer having replaced the call's
     TwiML, i.e. when this service closed the socket to end the call.
@@ -33,10 +34,7 @@ def connect_stream(*, public_url: str, caller: str | None, called: str | None) -
         status_callback=http_url(public_url, "/twilio/stream-status"),
         status_callback_method="POST",
     )
-    if caller:
-        stream.parameter(name="caller", value=caller)
-    if called:
-        stream.parameter(name="called", value=called)
+    stream.parameter(name="token", value=token)
     response.append(connect)
     response.hangup()
     return str(response)
