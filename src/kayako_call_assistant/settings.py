@@ -166,6 +166,12 @@ class Settings(BaseSettings):
         "gpt-4o-mini", description="Chat model used for understanding, answers and summaries."
     )
     llm_timeout_seconds: float = Field(8.0, description="Timeout of one model request.")
+    turn_budget_seconds: float = Field(
+        4.0,
+        gt=0,
+        description="A caller turn's understanding and first answer sentence must come from the model within "
+        "this, together; past it the local engine answers that turn (the filler covers the wait).",
+    )
     llm_max_retries: int = Field(
         1, description="SDK retries of a failed model request (connection errors, 429, 5xx)."
     )
