@@ -96,6 +96,16 @@ class FarEnd:
         self.timeline.caller.append((started, self.now()))
         return started
 
+    def take_marks(self) -> list[str]:
+        """The marks echoed so far, taken out of the inbox (for tests that drive playback without a
+        session; the caller's audio frames waiting there are dropped)."""
+        marks: list[str] = []
+        while not self._inbox.empty():
+            event = self._inbox.get_nowait()
+            if isinstance(event, MarkPlayed):
+                marks.append(event.name)
+        return marks
+
     async def press(self, digit: str) -> None:
         await self._inbox.put(CallerKey(digit))
 
