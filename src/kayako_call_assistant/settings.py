@@ -124,6 +124,14 @@ class Settings(BaseSettings):
         "",
         description="SQLAlchemy async URL; empty: a SQLite file in `data_dir`. PostgreSQL: `postgresql+asyncpg://…`.",
     )
+    stream_secret: SecretStr = Field(
+        SecretStr(""),
+        description="Key of the per-call media-stream tokens (HMAC-SHA256, 16+ bytes); empty: a random key per "
+        "process (every worker serving `/twilio/media` must share one when there are several).",
+    )
+    stream_token_ttl_seconds: float = Field(
+        120.0, gt=0, description="How long a media-stream token issued by the voice webhook stays valid."
+    )
     redis_url: str = Field(
         "", description="Redis URL for the shared rate limiter and cache; empty: in-process."
     )
@@ -243,6 +251,12 @@ class Settings(BaseSettings):
         "gpt-4o-mini", description="Chat model used for understanding, answers and summaries."
     )
     llm_timeout_seconds: float = Field(8.0, gt=0, description="Timeout of one model request.")
+    turn_budget_seconds: float = Field(
+        4.0,
+        gt=0,
+        description="A caller turn's understanding and first answer sentence must come from the model within "
+        "this, together; past it the local engine answers that turn (the filler covers the wait).",
+    )
     llm_max_retries: int = Field(
         1, ge=0, description="SDK retries of a failed model request (connection errors, 429, 5xx)."
     )
@@ -316,6 +330,25 @@ class Settings(BaseSettings):
         200,
         ge=0,
         description="Speech shorter than this is not a turn (a cough, a click) and does not barge in.",
+    )
+    end_of_turn_spelling_ms: int = Field(
+        1200,
+        ge=100,
+        description="End-of-turn silence while the caller spells an email or reads a phone number or digits.",
+    )
+    end_of_turn_yes_no_ms: int = Field(
+        400, ge=100, description="End-of-turn silence after a yes/no question (a short answer is expected)."
+    )
+    interrupt_min_speech_ms: int = Field(
+        400,
+        ge=0,
+        description='Caller speech over the assistant this long pauses it; shorter (a cough, "uh-huh") does not.',
+    )
+    interrupt_min_words: int = Field(
+        1,
+        ge=1,
+        description="Recognised words (not a backchannel) that interrupt the assistant even when shorter than "
+        '`KCA_INTERRUPT_MIN_SPEECH_MS`; a pause with fewer words (or only "okay", "uh-huh") resumes it.',
     )
     max_utterance_seconds: float = Field(
         30.0, gt=0, description="An utterance is cut and transcribed after this long, even without a pause."

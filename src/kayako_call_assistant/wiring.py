@@ -7,6 +7,7 @@ context manager and closed when it exits, so the CLI, the server and tests share
 from __future__ import annotations
 
 import contextlib
+import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -196,11 +197,13 @@ async def telephony_runtime(settings: Settings, runtime: Runtime) -> AsyncIterat
     """The Twilio side: signatures, speech engines, voice activity detection and live-call control."""
     from .audio.endpointer import EndpointerConfig
     from .audio.vad import vad_from_settings
+    from .session.call_session import SessionConfig
+    from .session.turn_taking import TurnTakingConfig
     from .speech.engines import speech_to_text_from_settings, text_to_speech_from_settings
     from .speech.local_tts import LocalTextToSpeech
     from .telephony.call_control import TwilioCallControl
-    from .telephony.media_session import VoiceConfig
     from .telephony.signature import TwilioSignatures, auth_tokens
+    from .telephony.stream_auth import InProcessUsedTokens, RedisUsedTokens, StreamTokens, UsedTokens
     from .telephony.transfer import validate_transfer_target
     from .telephony.twiml import whisper_url
 
@@ -223,6 +226,8 @@ async def telephony_runtime(settings: Settings, runtime: Runtime) -> AsyncIterat
             whisper_url_for=lambda case_id: whisper_url(settings.public_url, case_id),
         )
     tts = text_to_speech_from_settings(settings)
+    used: UsedTokens = RedisUsedTokens(settings.redis_url) if settings.redis_url else InProcessUsedTokens()
+    secret = settings.stream_secret.get_secret_value().encode("utf-8") or secrets.token_bytes(32)
     telephony = Telephony(
         service=runtime.call_service,
         calls=runtime.calls,
@@ -234,7 +239,14 @@ async def telephony_runtime(settings: Settings, runtime: Runtime) -> AsyncIterat
         fallback_tts=None if isinstance(tts, LocalTextToSpeech) else LocalTextToSpeech(),
         vad=lambda: vad_from_settings(settings.vad_engine, settings.vad_aggressiveness),
         call_control=control,
-        voice=VoiceConfig(
+        voice=SessionConfig(
+            turn_taking=TurnTakingConfig(
+                end_of_turn_ms=settings.end_of_turn_silence_ms,
+                end_of_turn_spelling_ms=settings.end_of_turn_spelling_ms,
+                end_of_turn_yes_no_ms=settings.end_of_turn_yes_no_ms,
+                interrupt_min_speech_ms=settings.interrupt_min_speech_ms,
+                interrupt_min_words=settings.interrupt_min_words,
+            ),
             endpointer=EndpointerConfig(
                 end_of_turn_silence_ms=settings.end_of_turn_silence_ms,
                 min_speech_ms=settings.min_speech_ms,
@@ -245,6 +257,7 @@ async def telephony_runtime(settings: Settings, runtime: Runtime) -> AsyncIterat
             filler_text=settings.filler_text,
         ),
         public_url=settings.public_url,
+        stream_tokens=StreamTokens(secret, used=used, ttl_seconds=settings.stream_token_ttl_seconds),
         mode=settings.twilio_mode,
         gather_voice=settings.gather_voice,
         transfer_target=settings.transfer_target,
@@ -257,3 +270,5 @@ async def telephony_runtime(settings: Settings, runtime: Runtime) -> AsyncIterat
     finally:
         if control is not None:
             await control.aclose()
+        if isinstance(used, RedisUsedTokens):
+            await used.aclose()

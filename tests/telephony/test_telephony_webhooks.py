@@ -103,6 +103,7 @@ async def test_a_failing_speech_service_gets_a_graceful_sentence_then_a_polite_c
             async with call:
                 assert await call.wait_until_quiet(quiet_for=0.6)
                 await call.say_and_wait(voice(1.0))  # understood: the problem is on record
+                assert await call.wait_for_speech(within=10)
                 assert await call.wait_until_quiet(quiet_for=0.8)
                 script.audio_failures.extend([500, 500])
                 await call.say_and_wait(voice(1.0))

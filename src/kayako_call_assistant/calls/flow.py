@@ -250,6 +250,10 @@ class CallFlow:
     def state(self) -> CallState:
         return self.memory.state
 
+    @property
+    def expects(self) -> str | None:
+        return EXPECTING.get(self.memory.state)
+
     def greet(self) -> AsyncIterator[FlowAction]:
         return self._reply(self._greet())
 

@@ -17,7 +17,12 @@ def language_engine_from_settings(settings: Settings) -> LanguageEngine:
     if settings.llm_engine == "local":
         return local
     breaker = CircuitBreaker(settings.breaker_failure_threshold, settings.breaker_reset_seconds)
-    return FallbackLanguageEngine(OpenAILanguageEngine.from_settings(settings), local, breaker)
+    return FallbackLanguageEngine(
+        OpenAILanguageEngine.from_settings(settings),
+        local,
+        breaker,
+        turn_budget_seconds=settings.turn_budget_seconds,
+    )
 
 
 def embedder_from_settings(settings: Settings) -> Embedder:

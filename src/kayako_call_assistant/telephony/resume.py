@@ -49,6 +49,10 @@ class ResumedCall:
     def finished(self) -> bool:
         return self._flow.finished
 
+    @property
+    def expects(self) -> str | None:
+        return self._flow.expects
+
     async def greet(self) -> AsyncIterator[FlowAction]:
         yield Say(phrases.LINE_DROPPED)
         yield Say(self._flow.memory.last_prompt or phrases.HOW_CAN_I_HELP)
