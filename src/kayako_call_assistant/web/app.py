@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import redis.asyncio as redis
@@ -17,6 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from starlette.responses import Response
 
+from ..domain import utcnow
 from ..observability.metrics import refresh_outbox_gauges
 from ..storage import run_purge_schedule
 from ..telephony.router import Telephony, create_twilio_router
@@ -95,8 +97,16 @@ def create_app(runtime: Runtime, telephony: Telephony | None = None) -> FastAPI:
         async def outbox_depth() -> None:
             await refresh_outbox_gauges(runtime.stores.outbox)  # h/cases: pending and dead gauges
 
+        async def sweep_calls() -> None:  # h/cases: calls whose stream or process died are finished
+            idle = dt.timedelta(minutes=settings.call_sweep_idle_minutes)
+            await runtime.call_service.finalize_stale(utcnow() - idle)
+
         tasks = [
             asyncio.create_task(runtime.outbox_worker.run(stop), name="outbox"),
+            asyncio.create_task(
+                _every(settings.call_sweep_interval_seconds, stop, sweep_calls, "call-sweep"),
+                name="call-sweep",
+            ),
             asyncio.create_task(runtime.knowledge.run_refresher(stop), name="knowledge"),
             asyncio.create_task(
                 _every(
