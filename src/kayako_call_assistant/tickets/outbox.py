@@ -137,11 +137,7 @@ class OutboxWorker:
         if work.notes:
             await self._outbox.record_repairs(entry.idempotency_key, work.notes)
         await self._outbox.mark_delivered(entry.idempotency_key, case.id)
-        call = await self._calls.get_call(entry.call_id)
-        if call is not None and call.case_id != case.id:
-            call.case_id = case.id
-            call.case_status = case.status
-            await self._calls.update_call(call)
+        await self._calls.set_case(entry.call_id, case.id, case.status)  # only the case columns
         log.info(
             "outbox.delivered",
             call_id=entry.call_id,
