@@ -23,9 +23,9 @@ from collections.abc import Callable
 
 import structlog
 
-from ..domain import CaseDraft, CaseInfo, ContactDetails, Usage, utcnow
+from ..domain import CaseDraft, CaseInfo, ContactDetails, Usage, append_delivery_notes, utcnow
 from ..ports import CallStore, HelpDesk, LanguageEngine, OutboxEntry, OutboxStore
-from .case_builder import append_delivery_notes, summarize_draft
+from .case_builder import summarize_draft
 from .requester import find_or_create_requester, usable_contact
 
 log = structlog.get_logger(__name__)
