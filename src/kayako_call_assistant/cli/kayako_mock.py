@@ -19,9 +19,14 @@ def kayako_mock_command(
         Path | None, typer.Option("--db", help="SQLite file kept between runs (default: in memory).")
     ] = None,
     seed: Annotated[bool, typer.Option("--seed/--no-seed", help="Seed an empty database.")] = True,
+    help_center: Annotated[
+        str, typer.Option("--help-center", help="`demo` (Acme Home) or `stackfaq` (demo plus StackFAQ).")
+    ] = "demo",
 ) -> None:
     """Run a Kayako API v1 mock (agent: agent@example.com / mock-password) at http://HOST:PORT/api/v1."""
-    config = MockConfig(database=str(db) if db else ":memory:", seed=seed)
+    config = MockConfig.model_validate(
+        {"database": str(db) if db else ":memory:", "seed": seed, "help_center": help_center}
+    )
     typer.echo(
         f"Kayako mock at http://{host}:{port}/api/v1 (admin API at /_mock, agent {config.agent_email})"
     )

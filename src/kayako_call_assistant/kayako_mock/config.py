@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from .faults import FaultSettings
@@ -25,6 +27,11 @@ class MockConfig(FaultSettings):
     session_ttl_seconds: int = Field(3600, ge=1)
     rate_limit_per_minute: int = Field(0, ge=0, description="0: off; else 429 past this many a minute.")
     seed: bool = Field(True, description="Seed an empty database with the sample help desk.")
+    help_center: Literal["demo", "stackfaq"] = Field(
+        "demo",
+        description="`demo`: the Acme Home help center written for the project (46 articles); `stackfaq`: "
+        "those plus the 125 StackFAQ threads (the retrieval benchmark's articles).",
+    )
 
     def fault_settings(self) -> FaultSettings:
         return FaultSettings.model_validate(self.model_dump(include=set(FaultSettings.model_fields)))
