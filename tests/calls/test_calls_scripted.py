@@ -60,7 +60,9 @@ async def _lines(lines: list[str]) -> AsyncIterator[str]:
 
 @pytest.fixture(params=["local", "openai"])
 async def runtime(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[tuple[Runtime, str]]:
-    config = MockConfig(strict=True)
+    config = MockConfig(
+        strict=True, help_center="stackfaq"
+    )  # the scripts ask StackFAQ's questions (Gmail, ...)
     async with (
         serve_in_background(create_mock_app(config)) as mock,
         serve_in_background(create_openai_app()) as ai,
