@@ -12,7 +12,7 @@ from ..kayako_mock.app import create_app
 from ..kayako_mock.config import MockConfig
 
 
-def kayako_mock_command(
+def kayako_mock_command(  # noqa: PLR0917  (typer options)
     host: Annotated[str, typer.Option(help="Bind address.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8100,
     db: Annotated[
