@@ -133,7 +133,9 @@ def create_app(runtime: Runtime, telephony: Telephony | None = None) -> FastAPI:
 
     app = FastAPI(title="Kayako call assistant", lifespan=lifespan)
     app.add_middleware(SecurityMiddleware, max_body_bytes=settings.max_body_bytes)
-    app.include_router(create_health_router(readiness_checks(runtime)))
+    checks = readiness_checks(runtime)
+    kayako_check = checks.pop("kayako")
+    app.include_router(create_health_router(checks, advisory={"kayako": kayako_check}))
 
     metrics_token = settings.metrics_token.get_secret_value()
 
