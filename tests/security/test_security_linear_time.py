@@ -79,7 +79,7 @@ def test_stdlib_log_messages_are_truncated_too() -> None:
     configure_logging(json=True, level="INFO")
     stream = io.StringIO()
     logging.getLogger().handlers[0].setStream(stream)  # type: ignore[attr-defined]
-    _finishes(lambda t: logging.getLogger("uvicorn.error").warning("bad %s", t), HOSTILE["email-local"])
+    _finishes(lambda t: logging.getLogger("test.stdlib.hostile").warning("bad %s", t), HOSTILE["email-local"])
     line = json.loads(stream.getvalue().splitlines()[-1])
     assert len(line["event"]) < MAX_FIELD_CHARS + 40
 

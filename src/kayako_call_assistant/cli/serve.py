@@ -136,19 +136,22 @@ def serve_command(
     host: Annotated[str | None, typer.Option(help="Bind address (default KCA_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default KCA_PORT).")] = None,
     workers: Annotated[
-        int,
-        typer.Option(min=1, help="Server processes sharing the port (SO_REUSEPORT); >1 needs PostgreSQL."),
-    ] = 1,
+        int | None,
+        typer.Option(
+            min=1,
+            help="Server processes sharing the port (SO_REUSEPORT; default KCA_WORKERS); >1 needs PostgreSQL.",
+        ),
+    ] = None,
 ) -> None:
     """Run the assistant (Twilio webhooks and media streams, Kayako webhooks, admin API, metrics)."""
-    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    overrides = {k: v for k, v in {"host": host, "port": port, "workers": workers}.items() if v is not None}
     settings = load_settings(**overrides)
     configure_logging(json=settings.production_rules, level=settings.log_level)
-    if workers > 1:
+    if settings.workers > 1:
         from .workers import WorkersRefused, run_workers
 
         try:
-            run_workers(settings, workers, overrides)
+            run_workers(settings, settings.workers, overrides)
         except WorkersRefused as refused:
             log.error("server.workers_refused", reason=str(refused))
             raise typer.Exit(2) from None

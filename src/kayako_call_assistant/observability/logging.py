@@ -117,8 +117,11 @@ def configure_logging(*, json: bool, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # httpx logs full request URLs at INFO, which may carry query-string credentials.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    # httpx logs full request URLs at INFO, which may carry query-string credentials; SQLAlchemy logs every
+    # statement with its parameters at INFO (transcripts, with whatever a caller said: a password is free
+    # text no pattern can find), aiosqlite each operation at DEBUG.
+    for noisy in ("httpx", "httpcore", "sqlalchemy", "aiosqlite", "asyncpg", "openai", "hpack"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     access = logging.getLogger("uvicorn.access")
     if not any(isinstance(f, AccessLogSecrets) for f in access.filters):
         access.addFilter(AccessLogSecrets())

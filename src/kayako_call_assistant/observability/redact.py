@@ -18,7 +18,8 @@ from typing import Any
 from ..linear_re import Match as _Match
 from ..linear_re import compile_linear as _compile
 
-EMAIL = _compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
+# "%40" is "@" in a URL's query string (an HTTP client's breadcrumb of a search by email).
+EMAIL = _compile(r"[A-Za-z0-9._%+\-]+(?:@|%40)[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
 # An email read out as words, the way transcripts write what callers say: "jane dot doe at gmail dot com".
 _SPOKEN_EMAIL = _compile(
     r"\b[a-z0-9._%+\-]+(?: (?:dot|underscore|dash|hyphen) [a-z0-9]+)* at [a-z0-9\-]+(?: dot [a-z0-9\-]+)*"
@@ -27,8 +28,8 @@ _SPOKEN_EMAIL = _compile(
 )
 # Digit runs allowing the separators people and formatters put in phone and card numbers; a run right
 # after a colon is the seconds of a timestamp, not a number to hide. Group 1 is the character before the
-# run (kept), group 2 the run.
-_DIGIT_RUN = _compile(r"(^|[^\w:])(\+?\d[\d\s\-().]{5,}\d)\b")
+# run (kept), group 2 the run; "%2B" (a "+" in a URL's query string) counts as a boundary too.
+_DIGIT_RUN = _compile(r"(^|[^\w:]|%2[Bb])(\+?\d[\d\s\-().]{5,}\d)\b")
 _DIGIT_WORDS = {
     "zero": "0",
     "oh": "0",
@@ -138,7 +139,7 @@ def redact_text(text: str) -> str:
     if not text:
         return text
     # The cheap substring checks skip the patterns that cannot match, which is most lines.
-    if "@" in text:
+    if "@" in text or "%40" in text:
         text = EMAIL.sub(EMAIL_MARK, text)
     lowered = text.lower()
     if " at " in lowered and " dot " in lowered:

@@ -1,4 +1,5 @@
-"""Retention: transcripts older than the configured number of days are removed; call metrics stay."""
+"""Retention: transcripts and callers' contact details older than the configured number of days are removed;
+call metrics stay."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import datetime as dt
 from dataclasses import asdict, dataclass
 
 import structlog
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..domain import utcnow
@@ -24,12 +25,14 @@ class PurgeResult:
     flow_states: int
     webhook_deliveries: int
     outbox_payloads: int  # delivered cases whose stored copy (which holds the transcript) was blanked
+    contacts: int = 0  # ended calls whose caller ID, name, email and phone were blanked
 
 
 async def purge_older_than(engine: AsyncEngine, days: int, *, now: dt.datetime | None = None) -> PurgeResult:
     """Delete the turns of calls started over ``days`` ago and blank their flow state, in one transaction.
 
-    The call rows keep outcome, times, case, usage and cost, so reports over old periods stay right. Processed
+    The call rows keep outcome, times, case, usage and cost, so reports over old periods stay right; the
+    caller's number, name, email and phone of ended calls are blanked (the case in Kayako keeps them). Processed
     webhook deliveries and the payloads of delivered cases past the cutoff go too; pending and dead cases keep
     theirs, as they are still owed to Kayako or to an operator.
     """
@@ -43,6 +46,25 @@ async def purge_older_than(engine: AsyncEngine, days: int, *, now: dt.datetime |
             update(calls)
             .where(calls.c.started_at < cutoff, calls.c.flow_state.is_not(None))
             .values(flow_state=None, updated_at=utcnow())
+        )
+        contacts_blanked = await conn.execute(
+            update(calls)
+            .where(calls.c.started_at < cutoff, calls.c.ended_at.is_not(None))
+            .where(
+                or_(
+                    calls.c.from_number.is_not(None),
+                    calls.c.contact_name.is_not(None),
+                    calls.c.contact_email.is_not(None),
+                    calls.c.contact_phone.is_not(None),
+                )
+            )
+            .values(
+                from_number=None,
+                contact_name=None,
+                contact_email=None,
+                contact_phone=None,
+                updated_at=utcnow(),
+            )
         )
         deliveries_deleted = await conn.execute(
             delete(webhook_deliveries).where(
@@ -60,6 +82,7 @@ async def purge_older_than(engine: AsyncEngine, days: int, *, now: dt.datetime |
         flow_states=states_blanked.rowcount,
         webhook_deliveries=deliveries_deleted.rowcount,
         outbox_payloads=payloads_blanked.rowcount,
+        contacts=contacts_blanked.rowcount,
     )
     log.info("storage.purged", days=days, cutoff=cutoff.isoformat(), **asdict(result))
     return result

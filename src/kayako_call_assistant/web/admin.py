@@ -7,6 +7,7 @@ ones too — is written to the audit log with who, what and when.
 # No `from __future__ import annotations`: FastAPI must resolve the local `Actor` dependency type.
 
 import datetime as dt
+import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
@@ -52,6 +53,30 @@ def _turn_json(turn: Turn) -> dict[str, Any]:
     }
 
 
+class DenialLimiter:
+    """Refused (anonymous or wrong-token) admin requests allowed per client address per window.
+
+    Each refusal writes an audit row, so an unlimited stream of them is a database write flood; beyond the
+    limit a client gets 429 and nothing is written. A fixed window in this process is enough for that (no
+    library needed): memory is one counter per address seen in the current window, cleared when it rolls.
+    """
+
+    def __init__(
+        self, limit: int = 20, window_seconds: float = 60.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._limit, self._window, self._clock = limit, window_seconds, clock
+        self._window_start = clock()
+        self._counts: dict[str, int] = {}
+
+    def allow(self, client: str) -> bool:
+        """Count one refusal for ``client``; False once it is over the limit in this window."""
+        now = self._clock()
+        if now - self._window_start >= self._window or len(self._counts) > 100_000:
+            self._window_start, self._counts = now, {}
+        self._counts[client] = self._counts.get(client, 0) + 1
+        return self._counts[client] <= self._limit
+
+
 def create_admin_router(
     *,
     tokens: AdminTokens,
@@ -60,9 +85,12 @@ def create_admin_router(
     outbox: OutboxStore,
     case_key_for_call: CaseKeyForCall,
     on_resend: Callable[[], Awaitable[None]] | None = None,
+    denials: DenialLimiter | None = None,
 ) -> APIRouter:
-    """``case_key_for_call`` maps a call id to its outbox key; ``on_resend`` wakes the outbox worker."""
+    """``case_key_for_call`` maps a call id to its outbox key; ``on_resend`` wakes the outbox worker;
+    ``denials`` limits refused requests per client (default: 20 a minute)."""
     router = APIRouter(prefix="/admin", tags=["admin"])
+    limiter = denials or DenialLimiter()
 
     async def actor(request: Request) -> str:
         header = request.headers.get("authorization", "")
@@ -70,6 +98,11 @@ def create_admin_router(
         name = await tokens.verify(token.strip()) if scheme.lower() == "bearer" and token.strip() else None
         action = f"{request.method} {request.url.path}"
         if name is None:
+            client = request.client.host if request.client else "unknown"
+            if not limiter.allow(client):
+                raise HTTPException(
+                    status_code=429, detail="too many refused requests", headers={"Retry-After": "60"}
+                )
             await audit.write(AuditEvent(actor="anonymous", action=action, target="denied", at=utcnow()))
             log.warning("admin.denied", path=request.url.path)
             raise HTTPException(

@@ -201,7 +201,9 @@ def create_app(runtime: Runtime, telephony: Telephony | None = None, drain: Drai
         async def api_docs(request: Request) -> Response:
             return page(request, "api_docs.html", {})
 
-    app.include_router(create_health_router(readiness_checks(runtime, drain)))
+    checks = readiness_checks(runtime, drain)
+    kayako_check = checks.pop("kayako")
+    app.include_router(create_health_router(checks, advisory={"kayako": kayako_check}))
 
     metrics_token = settings.metrics_token.get_secret_value()
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import structlog
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = structlog.get_logger(__name__)
 
 _SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -60,6 +64,9 @@ class SecurityMiddleware:
             await self.app(scope, limited_receive, send_with_headers)
         except BodyTooLargeError:
             await _too_large(send)
+        except ClientDisconnect:
+            # The client went away while its body was being read: nobody to answer, nothing to trace.
+            log.info("http.client_disconnected", method=scope.get("method"), path=scope.get("path"))
 
 
 class BodyTooLargeError(Exception):
