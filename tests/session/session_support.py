@@ -240,7 +240,7 @@ class ScriptedFlow:
     async def assistant_cut_off(self, heard_text: str) -> None:
         self.events.append(("cut_off", heard_text))
 
-    async def hung_up(self) -> None:
+    async def hung_up(self, *, transport_failure: bool = False) -> None:
         self.events.append(("hung_up", ""))
         self.hung_up_calls += 1
 

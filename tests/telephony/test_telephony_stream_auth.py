@@ -60,9 +60,12 @@ async def test_a_replayed_token_is_refused(tmp_path: Path) -> None:
     async with voice_rig(tmp_path, engines=engines()) as rig:
         async with rig.call() as first:
             assert await first.wait_until_quiet(quiet_for=0.6)
-        replay = rig.call(call_sid=first.call_sid, token=first.issued_token)
+        # A captured upgrade replayed: its start names the first call and carries its (used) token. (Asking
+        # the voice webhook again with the first CallSid would be a resume, which hangs up a finished call.)
+        replay = rig.call(start_call_sid=first.call_sid, token=first.issued_token)
         async with replay:
             assert await refused(replay)
+        assert await rig.runtime.calls.get_call_by_external_id(replay.call_sid) is None
 
 
 async def test_a_token_for_another_call_is_refused(tmp_path: Path) -> None:
