@@ -149,3 +149,17 @@ async def test_production_serves_the_softphone_only_when_enabled_and_behind_the_
         httpx.AsyncClient(base_url=rig.base_url) as client,
     ):
         assert (await client.get("/")).status_code == 404
+
+
+async def test_a_draining_server_takes_no_new_browser_call(tmp_path: Path, launch_browser: Any) -> None:
+    async with (
+        voice_rig(tmp_path, engines={"draining": lambda: True}) as rig,
+        httpx.AsyncClient(base_url=rig.base_url) as client,
+    ):
+        refused = await client.post("/softphone/token", headers={"origin": rig.base_url})
+        assert refused.status_code == 503
+        page = await (await launch_browser()).new_page()
+        await page.goto(rig.base_url + "/")
+        await page.get_by_role("button", name="Call").click()
+        await expect(page.get_by_role("alert")).to_contain_text("restarting")
+        await expect(page.get_by_role("button", name="Call")).to_be_enabled()
