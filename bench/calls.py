@@ -78,6 +78,10 @@ _PAGE = os.sysconf("SC_PAGE_SIZE")
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_PERF = Path(os.environ.get("KCA_BENCH_SHARED_PERF", "/work/shared/perf"))
 # The peer's pinned environment (as in ../shared/perf/README.md).
+PEER_REPLY = (
+    "You can reset your password from the sign in page. Choose forgot password, enter the email address of "
+    "your account, and follow the link we send you. Did that solve it?"
+)
 PEER_REQUIREMENTS = ["pipecat-ai[websocket,silero]==1.14.0", "uvicorn[standard]==0.38.0"]
 
 
@@ -304,11 +308,6 @@ def rss_bytes(pid: int) -> int:
     return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * _PAGE
 
 
-def children(pid: int) -> list[int]:
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    return [int(p) for p in path.read_text().split()] if path.exists() else []
-
-
 def free_port() -> int:
     import socket
 
@@ -346,16 +345,16 @@ class Server:
     sign: bool
     greets: bool
 
-    async def probe_all(self, reset: bool) -> list[dict[str, Any]]:
+    async def probe_all(self, reset: bool, collect: bool = False) -> list[dict[str, Any]]:
         """Every worker's /debug/load: the probe answers for the process that accepted the connection, so it
         is asked on fresh connections until every pid has answered."""
         if not self.probe:
             return []
         seen: dict[int, dict[str, Any]] = {}
-        suffix = "?reset=1" if reset else ""
-        for _ in range(200):
+        suffix = "?reset=1" if reset else "?collect=1" if collect else ""
+        for _ in range(500):
             async with httpx.AsyncClient() as client:
-                data = (await client.get(f"{self.http_url}/debug/load{suffix}", timeout=10)).json()
+                data = (await client.get(f"{self.http_url}/debug/load{suffix}", timeout=30)).json()
             seen.setdefault(int(data["pid"]), data)
             if len(seen) >= len(self.pids):
                 break
@@ -411,8 +410,25 @@ async def start_project(args: argparse.Namespace, kayako_url: str, data_dir: Pat
     process = spawn(command, data_dir / "server.log", env)
     http_url = f"http://127.0.0.1:{port}"
     await wait_http(f"{http_url}/healthz", process)
-    pids = children(process.pid) if args.workers > 1 else [process.pid]
-    return Server(process, f"ws://127.0.0.1:{port}/twilio/media", http_url, pids, True, True, True)
+    server = Server(process, f"ws://127.0.0.1:{port}/twilio/media", http_url, [process.pid], True, True, True)
+    if args.workers > 1:  # the workers are the processes that answer the probe
+        await wait_workers(server, args.workers)
+    return server
+
+
+async def wait_workers(server: Server, workers: int) -> None:
+    deadline = time.monotonic() + 120
+    seen: set[int] = set()
+    async with httpx.AsyncClient() as client:
+        while len(seen) < workers and time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                # A new connection each time: SO_REUSEPORT spreads them over the workers by source port.
+                response = await client.get(f"{server.http_url}/debug/load", headers={"Connection": "close"})
+                seen.add(int(response.json()["pid"]))
+            await asyncio.sleep(0.05)
+    if len(seen) < workers:
+        raise RuntimeError(f"only {len(seen)} of {workers} workers answered")
+    server.pids = sorted(seen)
 
 
 async def start_peer(args: argparse.Namespace, data_dir: Path) -> Server:
@@ -420,6 +436,7 @@ async def start_peer(args: argparse.Namespace, data_dir: Path) -> Server:
     port = free_port()
     command = [*pinned(args), str(python), str(SHARED_PERF / "pipecat_server.py")]
     command += ["--port", str(port), "--stop-secs", f"{args.silence_ms / 1000:.3f}"]
+    command += ["--bot-pcm", str(Path(args.cache_dir) / "peer_reply_8k.pcm")]
     process = spawn(command, data_dir / "peer.log", dict(os.environ))
     http_url = f"http://127.0.0.1:{port}"
     await wait_http(f"{http_url}/stats", process)
@@ -448,9 +465,22 @@ def peer_python(cache_dir: Path) -> Path:
             check=True,
         )
         (venv / ".complete").touch()
-    if not (SHARED_PERF / "audio" / "bot_8k.pcm").exists():
-        raise RuntimeError(f"the peer's reply audio is missing: run {SHARED_PERF / 'gen_audio.sh'}")
     return python
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+async def write_peer_reply(cache_dir: Path) -> float:
+    """The peer's fixed reply, as long as this project's answer in the benchmark (about 10 s), in eSpeak NG's
+    voice at 8 kHz: both servers then send the same amount of audio per turn. Returns its seconds."""
+    tts = LocalTextToSpeech("en-us", 165)
+    pcm = b"".join([chunk async for chunk in tts.synthesize(PEER_REPLY, Usage())])
+    pcm = resample(pcm, tts.sample_rate, 8000)
+    await asyncio.to_thread(_write, cache_dir / "peer_reply_8k.pcm", pcm)
+    return len(pcm) / 16000
 
 
 # --- one run ---------------------------------------------------------------------------------------------
@@ -505,18 +535,47 @@ async def measure(
         if time.monotonic() > begin + ramp + 60:
             break
         await asyncio.sleep(0.1)
+    greeted = sum(1 for c in calls if c.greeted_at is not None)
+    print(
+        f"N={n}: {greeted} greeted, {sum(1 for c in calls if c.error)} failed; window opens", file=sys.stderr
+    )
     opening = await server.probe_all(reset=True)
     w0 = time.monotonic()
     cpu0 = sum(cpu_seconds(pid) for pid in server.pids)
     client0 = sum(os.times()[:2])
     load.stop_at = w0 + args.window + 0.5
+    profiler = None
+    if args.py_spy:  # the first server process's stacks over the window, folded (flamegraph input)
+        profiler = subprocess.Popen(  # noqa: ASYNC220 - started once, waited for after the window
+            [
+                "py-spy",
+                "record",
+                "--nonblocking",
+                "--format",
+                "raw",
+                "-r",
+                "50",
+                "-d",
+                str(int(args.window)),
+                "-p",
+                str(server.pids[0]),
+                "-o",
+                args.py_spy,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
     await asyncio.sleep(args.window)
     probes = await server.probe_all(reset=False)
     w1 = time.monotonic()
     cpu1 = sum(cpu_seconds(pid) for pid in server.pids)
     client1 = sum(os.times()[:2])
     rss_after = sum(rss_bytes(pid) for pid in server.pids)
+    # After the window: what one full collection would pause every call for, with this heap and these calls.
+    collections_after = await server.probe_all(reset=False, collect=True)
     await asyncio.wait_for(asyncio.gather(*tasks), REPLY_TIMEOUT + 30)
+    if profiler is not None:
+        await asyncio.to_thread(profiler.wait, 60)
 
     window = w1 - w0
     if args.turns_out:
@@ -544,6 +603,7 @@ async def measure(
         "errors": sorted({c.error for c in calls if c.error})[:3],
         "window_s": round(window, 1),
         "streams_open_at_start": sum(p["streams_open"] for p in opening),
+        "streams_per_worker": [p["streams_open"] for p in opening],
         "turns": len(turns),
         "unanswered": len(turns) - len(answered),
         "reply_audio_s": round(statistics.fmean(t.audio_seconds for t in answered), 2) if answered else None,
@@ -561,6 +621,9 @@ async def measure(
         "rss_mb": round(rss_after / 2**20, 1),
         "gc_max_pause_ms": gc_max,
         "gc_collections": collections,
+        "full_collection_ms": max(
+            (p.get("full_collection_ms", 0.0) for p in collections_after), default=None
+        ),
         "client_send_late_p50_ms": _percentile(sends, 0.5),
         "client_send_late_p99_ms": _percentile(sends, 0.99),
         "client_send_late_max_ms": _percentile(sends, 1.0),
@@ -568,17 +631,39 @@ async def measure(
     }
 
 
+@contextlib.asynccontextmanager
+async def fresh_postgres(admin_url: str) -> Any:
+    """A database of its own on the shared PostgreSQL for one run, dropped afterwards; yields its URL."""
+    import asyncpg
+
+    name = f"kca_bench_{os.getpid()}_{int(time.time())}"
+    admin = await asyncpg.connect(admin_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield "postgresql+asyncpg://" + admin_url.split("://", 1)[1].rsplit("/", 1)[0] + "/" + name
+        finally:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
 async def run_one(kind: str, n: int, args: argparse.Namespace, kayako_url: str, voice: Any) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="kca-bench-") as tmp:
         data_dir = Path(tmp)
-        server = await (
-            start_peer(args, data_dir) if kind == "pipecat" else start_project(args, kayako_url, data_dir)
-        )
-        try:
-            row = await measure(server, n, args, voice)
-        finally:
-            server.stop()
+        async with contextlib.AsyncExitStack() as stack:
+            if kind == "kca" and args.postgres and not args.database_url:
+                url = await stack.enter_async_context(fresh_postgres(args.postgres))
+                args = argparse.Namespace(**{**vars(args), "database_url": url})
+            server = await (
+                start_peer(args, data_dir) if kind == "pipecat" else start_project(args, kayako_url, data_dir)
+            )
+            try:
+                row = await measure(server, n, args, voice)
+            finally:
+                server.stop()
         row["server"] = kind
+        row["database"] = "postgresql" if kind == "kca" and args.database_url else "sqlite"
         return row
 
 
@@ -604,6 +689,10 @@ async def main(args: argparse.Namespace) -> None:
         stderr=subprocess.DEVNULL,
     )
     rows: list[dict[str, Any]] = []
+    if args.peer:
+        await asyncio.to_thread(peer_python, Path(args.cache_dir))
+        seconds = await write_peer_reply(Path(args.cache_dir))
+        print(f"peer reply: {seconds:.2f} s of audio", file=sys.stderr)
     try:
         await wait_http(f"{kayako_url}/api/v1/helpcenter/articles", mock, any_status=True)
         for n in [int(x) for x in args.calls.split(",")]:
@@ -627,13 +716,9 @@ async def main(args: argparse.Namespace) -> None:
 
 
 def held(row: dict[str, Any]) -> bool:
-    """A run counts only if it really held its concurrency (at least 98 % of N, time-averaged) with no
-    failed call, and the client kept real time."""
-    return (
-        row["failed"] == 0
-        and row["concurrency"] >= 0.98 * row["calls"]
-        and (row["client_send_late_p99_ms"] or 0) < 20
-    )
+    """A run counts only if it really held its concurrency (at least 98 % of N, time-averaged over the
+    window) with no failed call. Whether the callers kept real time is shown beside it (client p99 late)."""
+    return row["failed"] == 0 and row["concurrency"] >= 0.98 * row["calls"]
 
 
 def table(summary: dict[str, Any]) -> str:
@@ -703,7 +788,16 @@ if __name__ == "__main__":
         default=0,
         help="Niceness of the server and the callers (e.g. -10 on a machine shared with other work; root).",
     )
+    parser.add_argument(
+        "--postgres",
+        nargs="?",
+        const="postgresql://postgres@127.0.0.1:5432/test",
+        help="A fresh PostgreSQL database per run, made through this admin URL (needed by --workers > 1).",
+    )
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--py-spy", help="Profile the server over the window into this file (py-spy, folded)."
+    )
     parser.add_argument(
         "--turns-out", help="Append every turn (time, latency, audio, lateness) to this file."
     )

@@ -131,6 +131,9 @@ class CaseInfo:
     subject: str
     status: str  # the status label, e.g. "Open"
     updated_at: dt.datetime | None = None
+    # The Kayako user the case belongs to. None when the adapter does not know it: then the case's status and
+    # subject are told to nobody (privacy fails closed).
+    requester_id: int | None = None
 
 
 @dataclass(slots=True)

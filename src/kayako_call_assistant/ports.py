@@ -76,6 +76,14 @@ class LanguageEngine(Protocol):
         """A case subject and a short summary of the caller's issue."""
         ...
 
+    async def search_query(self, text: str, context: DialogueContext, usage: Usage) -> str:
+        """The caller's turn as a self-contained help-center search query ("it" resolved from the context).
+
+        A model failure raises ``LanguageModelError`` as the other operations do; the fallback engine then
+        uses the local engine's, which is the caller's own words cleaned of fillers.
+        """
+        ...
+
 
 class Retriever(Protocol):
     """The help-center search the call flow asks (implemented by ``knowledge``)."""
@@ -139,6 +147,12 @@ class CallHandler(Protocol):
     @property
     def finished(self) -> bool: ...
 
+    @property
+    def expects(self) -> str | None:
+        """What the last reply asked the caller for ("email", "phone", "digits", "yes_no", "name"), or None:
+        the session lengthens or shortens the end-of-turn silence by it."""
+        ...
+
     def greet(self) -> AsyncIterator[FlowAction]: ...
 
     def caller_said(self, text: str) -> AsyncIterator[FlowAction]: ...
@@ -157,8 +171,11 @@ class CallHandler(Protocol):
         """Barge-in: the last assistant turn was heard only up to ``heard_text``."""
         ...
 
-    async def hung_up(self) -> None:
-        """The call ended on the caller's side (or the transport's): finalize the record, ensure the case."""
+    async def hung_up(self, *, transport_failure: bool = False) -> None:
+        """The call ended on the caller's side (or the transport's): finalize the record, ensure the case.
+
+        ``transport_failure``: the transport ended the call because it could not go on (speech service down,
+        internal error), not the caller: an answer given just before is then not counted as ``answered``."""
         ...
 
 

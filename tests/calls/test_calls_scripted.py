@@ -179,6 +179,21 @@ async def test_details_offered_before_they_are_asked_keep_the_latest(runtime: tu
     assert "sam.li@example.com" in await _case_text(mock, flow.call.case_id)
 
 
+async def test_a_stranger_asking_for_a_case_hears_nothing_about_it(runtime: tuple[Runtime, str]) -> None:
+    assembled, mock = runtime
+    owner = await _call(assembled, "handoff")
+    case_id = owner.call.case_id
+    assert case_id is not None
+    config = MockConfig()
+    async with httpx.AsyncClient(auth=(config.agent_email, config.agent_password)) as client:
+        subject = (await client.get(f"{mock}/api/v1/cases/{case_id}")).json()["data"]["subject"]
+    lines = [f"what's the status of case {case_id}", "mallory at example dot com", "eve at example dot com"]
+    stranger = await run_chat(assembled.call_service, _lines(lines))
+    spoken = " ".join(t.text for t in stranger.turns if t.speaker is Speaker.ASSISTANT)
+    assert "email address on the case" in spoken and "can't share the details of that case" in spoken
+    assert subject.lower() not in spoken.lower() and stranger.memory.verified_person_id is None
+
+
 async def test_only_an_explicit_yes_resolves(runtime: tuple[Runtime, str]) -> None:
     flow = await _call(runtime[0], "not_a_yes")
     spoken = " ".join(t.text for t in flow.turns if t.speaker is Speaker.ASSISTANT)

@@ -261,3 +261,11 @@ def test_spoken_emails_held_out_split() -> None:
     assert len(rows) >= 40
     exact = sum(parse_email(r["text"]) == r["email"] for r in rows)
     assert exact / len(rows) >= 0.95
+
+
+def test_case_numbers_are_read_in_groups() -> None:
+    from kayako_call_assistant.dialogue.entities import speak_case_number
+
+    assert speak_case_number(80012345678) == "eight zero zero, one two three, four five six, seven eight"
+    assert speak_case_number(80012345678, 2) == "eighty, oh one, twenty three, forty five, sixty seven, eight"
+    assert speak_case_number(8001, 0) == "eight zero zero one"

@@ -18,6 +18,7 @@ from kayako_call_assistant.fakes.openai_server import CannedResponse, FakeOpenAI
 from kayako_call_assistant.llm.engines import embedder_from_settings, language_engine_from_settings
 from kayako_call_assistant.llm.fallback import CircuitBreaker, FallbackLanguageEngine
 from kayako_call_assistant.llm.local import LocalLanguageEngine
+from kayako_call_assistant.llm.local_embedder import LocalEmbedder
 from kayako_call_assistant.llm.openai_embeddings import OpenAIEmbedder
 from kayako_call_assistant.llm.openai_engine import OpenAILanguageEngine
 from kayako_call_assistant.servers import serve_in_background
@@ -290,13 +291,15 @@ async def test_fake_lists_models_records_requests_and_honours_any_schema(fake: F
 
 def test_engines_from_settings() -> None:
     assert isinstance(language_engine_from_settings(Settings(llm_engine="local")), LocalLanguageEngine)
-    assert embedder_from_settings(Settings(llm_engine="local")) is None
+    assert isinstance(embedder_from_settings(Settings(llm_engine="local")), LocalEmbedder)
     configured = Settings(
         llm_engine="openai", openai_base_url="http://127.0.0.1:9/v1", breaker_failure_threshold=5
     )
     engine = language_engine_from_settings(configured)
     assert isinstance(engine, FallbackLanguageEngine) and engine.breaker.failure_threshold == 5
-    assert isinstance(embedder_from_settings(configured), OpenAIEmbedder)
+    assert isinstance(embedder_from_settings(configured), LocalEmbedder)  # the default: no network
+    openai_embeddings = configured.model_copy(update={"kb_embedder": "openai"})
+    assert isinstance(embedder_from_settings(openai_embeddings), OpenAIEmbedder)
     with pytest.raises(ValueError, match="KCA_OPENAI_API_KEY"):
         language_engine_from_settings(Settings(llm_engine="openai", openai_base_url=""))
 
@@ -335,3 +338,33 @@ async def test_an_interrupted_trial_with_nothing_heard_frees_the_half_open_slot(
     assert breaker.state == "half_open"
     assert (await engine.understand("hello", ctx(), Usage())).engine == "openai"
     assert breaker.state == "closed"
+
+
+async def test_search_query_is_rewritten_by_the_model_with_the_recent_turns(fake: Fake) -> None:
+    usage = Usage()
+    history = [
+        Turn(Speaker.CALLER, "my export to google drive keeps failing", utcnow(), seq=0),
+        Turn(Speaker.ASSISTANT, "Sorry to hear that. What happens?", utcnow(), seq=1),
+    ]
+    context = DialogueContext(state="listening", expecting=None, helpdesk_name="Acme", history=history)
+    fake.script.push(CannedResponse(content='  "google drive export fails with a quota error"\n'))
+    query = await fake.engine().search_query("um it says quota exceeded", context, usage)
+    assert query == "google drive export fails with a quota error"
+    request = fake.script.chat_requests()[-1]
+    assert request["temperature"] == 0
+    system, user = request["messages"][0]["content"], request["messages"][1]["content"]
+    assert "search query" in system and "Acme" in system
+    assert "Caller: my export to google drive keeps failing" in user
+    assert user.endswith("Caller's turn: um it says quota exceeded")
+    assert usage.model_input_tokens > 0
+
+
+async def test_search_query_falls_back_to_the_callers_cleaned_words(fake: Fake) -> None:
+    engine = FallbackLanguageEngine(
+        fake.engine(), LocalLanguageEngine(), CircuitBreaker(failure_threshold=3, reset_seconds=30)
+    )
+    fake.script.fail(500)
+    query = await engine.search_query("um so uh how do I reset reset my password", ctx(), Usage())
+    assert query == "so how do I reset my password"
+    fake.script.push(CannedResponse(content="   "))  # nothing usable is a failure too
+    assert await engine.search_query("uh my invoice is wrong", ctx(), Usage()) == "my invoice is wrong"

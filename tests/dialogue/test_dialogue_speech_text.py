@@ -132,3 +132,30 @@ def test_strikethrough_and_key_symbols_are_spoken_plainly() -> None:
         speakable("Use ~~tildes~~ or press Command ⌘ + Shift ⇧ + V.")
         == "Use tildes or press Command plus Shift plus V."
     )
+
+
+def test_menu_paths_are_spoken_as_steps() -> None:
+    assert speakable("Settings > Privacy > Export data") == "Open Settings, then Privacy, then Export data."
+    assert (
+        speakable("Go to Settings → Privacy and click Save.")
+        == "Go to Settings, then Privacy and click Save."
+    )
+    assert speakable("<p>Open <b>Account</b> &gt; <b>Billing</b>.</p>") == "Open Account, then Billing."
+    assert speakable("It works if 10 > 5.") == "It works if 10 > 5."  # numbers are not a menu
+
+
+def test_asides_emoticons_and_markup_leftovers_are_not_read() -> None:
+    spoken = speakable("Enter a nickname (optional) and press **Save** :)\n😀 &nbsp;Done!")
+    assert spoken == "Enter a nickname and press Save. Done!"
+    assert (
+        speakable("Pick a format (for example PDF) to export.")
+        == "Pick a format, for example PDF, to export."
+    )
+
+
+def test_numbers_units_and_abbreviations_read_naturally() -> None:
+    assert (
+        speakable("Uploads up to 25MB take 5-10 min.") == "Uploads up to 25 megabytes take 5 to 10 minutes."
+    )
+    assert speakable("It costs $4.99, i.e. 20% less.") == "It costs 4.99 dollars, that is 20 percent less."
+    assert speakable("We answer 24/7.") == "We answer 24 hours a day, 7 days a week."

@@ -147,6 +147,8 @@ def test_kb_cli_searches_the_mock(monkeypatch) -> None:  # type: ignore[no-untyp
         result = CliRunner().invoke(app, ["kb", "search", "how do I reset my password", "--json"])
         synced = CliRunner().invoke(app, ["kb", "sync"])
     assert result.exit_code == 0, result.output
-    hits = json.loads(result.stdout)["hits"]
+    found = json.loads(result.stdout)
+    hits = found["hits"]
     assert "password" in hits[0]["title"].lower() and hits[0]["answerable"] is True
+    assert found["verdict"] == "answer"
     assert synced.exit_code == 0 and "indexed" in synced.stdout

@@ -55,8 +55,9 @@ async def test_stream_seconds_cover_each_websocket_and_reset(pauses: GcPauses) -
         assert figures["streams_open"] == 0
         assert figures["streams_opened"] == 2
         assert figures["stream_seconds"] >= 0.6  # both were open for at least the 0.3 s the client waited
-        after = (await client.get(f"{url}/debug/load")).json()
+        after = (await client.get(f"{url}/debug/load?collect=1")).json()
         assert after["streams_opened"] == 0 and after["stream_seconds"] == 0.0
+        assert after["full_collection_ms"] > 0 and pauses.collections[2] >= 1
 
 
 async def test_other_requests_pass_through(pauses: GcPauses) -> None:

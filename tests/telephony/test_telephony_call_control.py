@@ -3,6 +3,7 @@ transfer TwiML for each kind of target."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
@@ -123,3 +124,39 @@ def test_the_agent_hears_the_case_number_digit_by_digit() -> None:
     assert "<Say>Kayako case four two one, from the Acme Support phone assistant.</Say>" in whisper_twiml(
         421, "Acme Support"
     )
+
+
+async def test_a_twilio_that_accepts_and_never_answers_fails_the_request_after_the_timeout() -> None:
+    """A real TCP server that accepts the connection and never says a byte: the SDK's own timeout is not
+    applied by its aiohttp client, so without ours this would hang for aiohttp's five minutes."""
+    connections: list[asyncio.StreamWriter] = []
+
+    async def accept(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(writer)  # held open, never answered
+
+    server = await asyncio.start_server(accept, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    silent = TwilioCallControl(
+        account_sid=DEVELOPMENT_ACCOUNT_SID,
+        auth_token=TOKEN,
+        api_base_url=f"http://127.0.0.1:{port}",
+        target="queue:support",
+        caller_id=None,
+        workflow_sid=None,
+        whisper_url_for=lambda case: None,
+        timeout=0.3,
+    )
+    try:
+        with capture_logs() as logs:
+            assert await asyncio.wait_for(silent.transfer(SID, case_id=1, announcement="Hi"), 20) is False
+            await asyncio.wait_for(silent.hang_up(SID), 20)
+        assert connections  # the requests did reach the server
+        failures = [entry for entry in logs if entry["log_level"] == "error"]
+        assert [f["event"] for f in failures] == ["telephony.transfer_failed", "telephony.hang_up_failed"]
+        assert all(f["error"] == "TimeoutError" for f in failures)
+    finally:
+        await silent.aclose()
+        for writer in connections:
+            writer.close()
+        server.close()
+        await server.wait_closed()

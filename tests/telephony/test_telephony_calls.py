@@ -67,7 +67,9 @@ async def test_greeting_arrives_as_audio_and_a_spoken_question_is_answered_from_
 
 
 async def test_barge_in_clears_playback_and_the_transcript_keeps_only_what_was_heard(tmp_path: Path) -> None:
-    parts = engines("how do I reset my password", seconds_per_character=0.03)
+    parts = engines(
+        "how do I reset my password", "sorry, how do I reset my password", seconds_per_character=0.03
+    )
     tts = parts["tts"]
     assert isinstance(tts, ToneTextToSpeech)
     async with voice_rig(tmp_path, engines=parts) as rig:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 
 import pytest
 from prometheus_client import REGISTRY
 
 from kayako_call_assistant.domain import Usage
-from kayako_call_assistant.telephony.playback import Playback
+from kayako_call_assistant.session.playback import AudioPlayback
 
 
 class _StallingSpeech:
@@ -32,18 +31,34 @@ def _sample(name: str) -> float:
     return REGISTRY.get_sample_value(name) or 0.0
 
 
+class _Recorder:
+    """The far end of a transport: records what playback sends."""
+
+    audio = True
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, object]] = []
+        self.marked = asyncio.Event()
+
+    async def send_audio(self, ulaw: bytes) -> None:
+        self.sent.append({"event": "media", "bytes": len(ulaw)})
+
+    async def send_mark(self, name: str) -> None:
+        self.sent.append({"event": "mark", "name": name})
+        self.marked.set()
+
+    async def clear(self) -> None:
+        self.sent.append({"event": "clear"})
+
+
 async def _play(stall: float) -> tuple[float, float, list[dict[str, object]]]:
-    sent: list[dict[str, object]] = []
-    marked = asyncio.Event()
-
-    async def send(text: str) -> None:
-        message = json.loads(text)
-        sent.append(message)
-        if message["event"] == "mark":
-            marked.set()
-
-    playback = Playback(
-        stream_sid="MZ1", send=send, tts=_StallingSpeech(stall), fallback_tts=None, usage=Usage()
+    recorder = _Recorder()
+    sent, marked = recorder.sent, recorder.marked
+    playback = AudioPlayback(
+        transport=recorder,  # type: ignore[arg-type]  # only the sending half is used
+        tts=_StallingSpeech(stall),
+        fallback_tts=None,
+        usage=Usage(),
     )
     late_before, sent_before = (
         _sample("kca_playback_late_seconds_total"),

@@ -108,8 +108,13 @@ def test_behind_a_proxy_the_signed_url_is_rebuilt_from_forwarded_headers() -> No
     proxied = Headers(
         {"host": "10.0.0.5:8080", "x-forwarded-proto": "https", "x-forwarded-host": "support.example.com"}
     )
-    assert signatures.valid(signature, internal, proxied, params)
-    assert not signatures.valid(signature, internal, Headers({"host": "10.0.0.5:8080"}), params)
+    assert signatures.valid(signature, internal, proxied, params, peer="127.0.0.1")
+    assert not signatures.valid(
+        signature, internal, Headers({"host": "10.0.0.5:8080"}), params, peer="127.0.0.1"
+    )
+    # forwarded headers from a peer that is not a trusted proxy (KCA_FORWARDED_ALLOW_IPS) do not count
+    assert not signatures.valid(signature, internal, proxied, params, peer="203.0.113.9")
+    assert not signatures.valid(signature, internal, proxied, params)
     # the configured public URL is the other way to know what Twilio signed
     configured = TwilioSignatures(["secret"], "https://support.example.com")
     assert configured.valid(signature, internal, Headers({"host": "10.0.0.5:8080"}), params)
@@ -141,15 +146,13 @@ def test_auth_token_is_required_in_production_and_defaults_in_development() -> N
 # --- TwiML ------------------------------------------------------------------------------------------
 
 
-def test_voice_webhook_twiml_connects_a_stream_with_the_callers_number() -> None:
-    xml = connect_stream(
-        public_url="https://support.example.com", caller="+15551234567", called="+15550000000"
-    )
+def test_voice_webhook_twiml_connects_a_stream_with_the_calls_token() -> None:
+    xml = connect_stream(public_url="https://support.example.com", token="abc.def")
     assert xml == (
         '<?xml version="1.0" encoding="UTF-8"?><Response><Connect><Stream name="assistant" '
         'statusCallback="https://support.example.com/twilio/stream-status" statusCallbackMethod="POST" '
-        'url="wss://support.example.com/twilio/media"><Parameter name="caller" value="+15551234567" />'
-        '<Parameter name="called" value="+15550000000" /></Stream></Connect>'
+        'url="wss://support.example.com/twilio/media"><Parameter name="token" value="abc.def" />'
+        "</Stream></Connect>"
         # a stream that ends without the call ending comes back to the voice webhook (resume elsewhere)
         '<Redirect method="POST">https://support.example.com/twilio/voice</Redirect></Response>'
     )

@@ -40,7 +40,7 @@ EndpointEvent = SpeechStarted | UtteranceEnded
 
 @dataclass(frozen=True, slots=True)
 class EndpointerConfig:
-    end_of_turn_silence_ms: int = 500
+    end_of_turn_silence_ms: int = 500  # the starting value; the session adapts it turn by turn
     min_speech_ms: int = 200
     max_utterance_ms: int = 30_000
     lead_in_ms: int = 200  # audio kept from before the first voiced frame, so a soft onset is not clipped
@@ -56,13 +56,39 @@ class Endpointer:
         self._frames: list[bytes] = []
         self._voiced_ms = 0
         self._silence_ms = 0
+        self._elapsed_ms = 0
         self._peak_energy = 0.0
         self._confirmed = False
+        self._end_of_turn_ms = config.end_of_turn_silence_ms
 
     @property
     def in_speech(self) -> bool:
         """The caller is talking now (confirmed speech, end of turn not reached yet)."""
         return self._confirmed
+
+    @property
+    def hearing(self) -> bool:
+        """Voice has been heard and its fate is open: not yet a finished utterance, not yet dismissed as
+        noise. A reply must not start now (it could talk over the start of a sentence)."""
+        return bool(self._frames)
+
+    @property
+    def speech_ms(self) -> int:
+        """How long the caller has been talking in the utterance in progress: from its first voiced frame
+        to its last loud one (the detector's hangover after the voice stops is not counted); 0 between
+        utterances."""
+        if not self._frames:
+            return 0
+        return max(0, self._elapsed_ms - self._silence_ms)
+
+    @property
+    def end_of_turn_ms(self) -> int:
+        return self._end_of_turn_ms
+
+    def set_end_of_turn_ms(self, milliseconds: int) -> None:
+        """Adapt the end-of-turn silence to what the caller is about to say (spelling needs longer pauses);
+        applies from the next frame, also to the utterance in progress."""
+        self._end_of_turn_ms = max(FRAME_MS, milliseconds)
 
     def push(self, frame: bytes) -> list[EndpointEvent]:
         voiced = self._vad.is_speech(frame)
@@ -71,11 +97,13 @@ class Endpointer:
                 self._lead_in.append(frame)
                 return []
             self._frames = [*self._lead_in, frame]
+            self._elapsed_ms = FRAME_MS
             self._lead_in.clear()
             self._voiced_ms, self._silence_ms = FRAME_MS, 0
             self._peak_energy = frame_energy(frame)
         else:
             self._frames.append(frame)
+            self._elapsed_ms += FRAME_MS
             energy = frame_energy(frame) if voiced else 0.0
             self._peak_energy = max(self._peak_energy, energy)
             if voiced:
@@ -90,11 +118,11 @@ class Endpointer:
             if self._voiced_ms >= config.min_speech_ms:
                 self._confirmed = True
                 events.append(SpeechStarted())
-            elif self._silence_ms >= config.end_of_turn_silence_ms:
+            elif self._silence_ms >= self._end_of_turn_ms:
                 self._reset()  # too little speech before the pause: noise, not a turn
             return events
         too_long = len(self._frames) * FRAME_MS >= config.max_utterance_ms
-        if self._silence_ms >= config.end_of_turn_silence_ms or too_long:
+        if self._silence_ms >= self._end_of_turn_ms or too_long:
             events.append(
                 UtteranceEnded(b"".join(self._frames), self._voiced_ms, trailing_silence_ms=self._silence_ms)
             )

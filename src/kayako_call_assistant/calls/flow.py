@@ -23,6 +23,7 @@ from ..dialogue.entities import (
     parse_email,
     parse_name,
     parse_phone,
+    speak_case_number,
     speak_email,
     spell_out_digits,
     words_to_digits,
@@ -57,8 +58,15 @@ log = structlog.get_logger(__name__)
 
 _HISTORY_TURNS = 12  # turns of context given to the language engine
 _OPEN_STATES = frozenset(
-    {CallState.GREETING, CallState.LISTENING, CallState.CONFIRMING_RESOLUTION, CallState.CLARIFYING}
+    {
+        CallState.GREETING,
+        CallState.LISTENING,
+        CallState.CONFIRMING_RESOLUTION,
+        CallState.CLARIFYING,
+        CallState.VERIFYING,
+    }
 )
+_VERIFY_TRIES = 2  # emails heard before the case details are refused
 
 
 @dataclass(slots=True)
@@ -98,6 +106,9 @@ class FlowMemory:
     pending_phone: str | None = None  # a number the caller said outside the phone question, to confirm
     case_number: int | None = None  # a case number the caller mentioned
     name_asks: int = 0  # the name is asked at most twice and never blocks the case
+    verified_person_id: int | None = None  # the Kayako user this caller is proven to be (trusted ID or 2FA)
+    verify_case: int | None = None  # the case whose details wait for the caller's verification
+    verify_tries: int = 0
     person_id: int | None = None
     case_key: str | None = None  # set once the case is stored in the outbox
     confirm_asks: int = 0  # "did that solve it?" asked again after an answer that was not a clear yes or no
@@ -126,6 +137,9 @@ class FlowMemory:
             "pending_phone": self.pending_phone,
             "case_number": self.case_number,
             "name_asks": self.name_asks,
+            "verified_person_id": self.verified_person_id,
+            "verify_case": self.verify_case,
+            "verify_tries": self.verify_tries,
             "person_id": self.person_id,
             "case_key": self.case_key,
             "confirm_asks": self.confirm_asks,
@@ -156,6 +170,9 @@ class FlowMemory:
             pending_phone=data.get("pending_phone"),
             case_number=data.get("case_number"),
             name_asks=int(data.get("name_asks", 0)),
+            verified_person_id=data.get("verified_person_id"),
+            verify_case=data.get("verify_case"),
+            verify_tries=int(data.get("verify_tries", 0)),
             person_id=data.get("person_id"),
             case_key=data.get("case_key"),
             confirm_asks=int(data.get("confirm_asks", 0)),
@@ -233,6 +250,10 @@ class CallFlow:
     def state(self) -> CallState:
         return self.memory.state
 
+    @property
+    def expects(self) -> str | None:
+        return EXPECTING.get(self.memory.state)
+
     def greet(self) -> AsyncIterator[FlowAction]:
         return self._reply(self._greet())
 
@@ -263,10 +284,14 @@ class CallFlow:
         await self._save([turn])
         log.info("call.cut_off", call_id=self._call.call_id, seq=seq, heard_chars=len(turn.text))
 
-    async def hung_up(self) -> None:
+    async def hung_up(self, *, transport_failure: bool = False) -> None:
         memory = self.memory
-        if memory.state is CallState.CONFIRMING_RESOLUTION and memory.case_key is None:
-            # The caller heard an answer and left without a yes or a no: answered, not a failure.
+        answer_heard = (
+            memory.state is CallState.CONFIRMING_RESOLUTION and memory.prompt_heard and not transport_failure
+        )
+        if answer_heard and memory.case_key is None:
+            # The caller heard an answer to its end and left without a yes or a no: answered, not a failure.
+            # Cut off half-way through the answer, the issue stays unresolved (below: a case is filed).
             await self._answered(phrases.CALLER_HUNG_UP)
         elif memory.state is not CallState.CLOSED:
             handing_off = memory.state in CONTACT_STATES or memory.state is CallState.ESCALATING
@@ -391,6 +416,19 @@ class CallFlow:
             always_human_topics=self._policy.always_human_topics,
         )
 
+    def _caller_id_trusted(self) -> bool:
+        """Whether caller ID alone identifies the caller, by the configured rule on its STIR/SHAKEN level."""
+        attestation = (self._call.caller_attestation or "").upper()
+        rule = self._policy.caller_id_trust
+        if rule == "full_attestation":
+            return attestation == "A"
+        if rule == "any_attestation":
+            return attestation in ("A", "B")
+        return False
+
+    def _case_number(self, number: int) -> str:
+        return speak_case_number(number, self._policy.case_number_group_size)
+
     def _has_unresolved_issue(self) -> bool:
         return bool(self.memory.issue) and self._call.outcome is CallOutcome.IN_PROGRESS
 
@@ -400,7 +438,16 @@ class CallFlow:
         name = self._policy.helpdesk_name
         greeting = f"Thank you for calling {name}. I'm the virtual assistant."
         number = self._call.from_number
-        if number:
+        trusted = self._caller_id_trusted()
+        if number and not trusted:
+            # Caller ID can be spoofed: without full attestation it names nobody and reveals nothing.
+            log.info(
+                "call.caller_id_untrusted",
+                call_id=self._call.call_id,
+                attestation=self._call.caller_attestation,
+                rule=self._policy.caller_id_trust,
+            )
+        if number and trusted:
             try:
                 async with asyncio.timeout(self._policy.caller_lookup_timeout_seconds):
                     person = await self._deps.helpdesk.find_person(phone=number)
@@ -412,12 +459,14 @@ class CallFlow:
                 person, cases = None, []
             if person is not None:
                 self.memory.person_id = person.id
+                self.memory.verified_person_id = person.id
                 self.memory.pending_email = person.emails[0] if person.emails else None
                 # A user filed earlier from caller ID alone is named by their number or email: not a name.
                 first = person.first_name
                 if any(ch.isalpha() for ch in first) and "@" not in first:
                     self._call.contact.name = person.full_name
                     greeting = f"Hi {first}, thanks for calling {name}."
+                cases = [case for case in cases if case.requester_id in (None, person.id)]
                 if cases:
                     latest = cases[0]
                     about, status = _spoken_subject(latest.subject), latest.status.lower()
@@ -488,6 +537,8 @@ class CallFlow:
             handler = self._confirming_resolution(text, u)
         elif state is CallState.CLARIFYING:
             handler = self._clarifying(text, u)
+        elif state is CallState.VERIFYING:
+            handler = self._verifying(text, u)
         elif state in CONTACT_STATES:
             handler = self._collect_contact(text, u)
         elif state is CallState.ESCALATING:
@@ -537,7 +588,9 @@ class CallFlow:
         try:
             offered = frozenset(article.id for article in self.memory.offered)
             assessment = await self._deps.retriever.assess(
-                question, exclude=offered, top=self._policy.answer_search_top
+                await self._deps.engine.search_query(question, self._context(), self._call.usage),
+                exclude=offered,
+                top=self._policy.answer_search_top,
             )
         except Exception:
             log.exception("call.search_failed", call_id=self._call.call_id)
@@ -683,25 +736,94 @@ class CallFlow:
             await self._deliver_now(entry)
 
     async def _case_status(self, text: str, u: Understanding) -> AsyncGenerator[FlowAction, None]:
-        number = u.entities.case_number or parse_case_number(text)
+        """A case's status and subject, told only to a verified caller who is the case's requester."""
+        memory = self.memory
+        number = u.entities.case_number or parse_case_number(text) or memory.case_number
         if number is None:
             yield self._prompt(phrases.ASK_CASE_NUMBER)
             return
-        spoken = spell_out_digits(number)
+        memory.case_number = number
+        if memory.verified_person_id is None:
+            memory.verify_case, memory.verify_tries = number, 0
+            self._go(CallState.VERIFYING, "verify_for_case_status", u)
+            yield self._prompt(phrases.VERIFY_EMAIL)
+            return
+        async for action in self._tell_case(number, u):
+            yield action
+
+    async def _tell_case(self, number: int, u: Understanding | None) -> AsyncGenerator[FlowAction, None]:
+        spoken = self._case_number(number)
         case: CaseInfo | None
         try:
             async with asyncio.timeout(self._policy.caller_lookup_timeout_seconds):
                 case = await self._deps.helpdesk.get_case(number)
         except Exception as error:
             log.warning("call.case_lookup_failed", call_id=self._call.call_id, error=type(error).__name__)
+            self._go(CallState.LISTENING, "case_lookup_failed", u)
             yield Say(phrases.CASE_LOOKUP_FAILED)
         else:
-            self._go(CallState.LISTENING, "case_status_given" if case else "case_not_found", u)
-            if case is None:
-                yield Say(f"I couldn't find case {spoken}.")
+            mine = case is not None and case.requester_id == self.memory.verified_person_id
+            self._go(CallState.LISTENING, "case_status_given" if mine else "case_not_on_account", u)
+            if case is None or not mine:
+                yield Say(phrases.case_not_on_account(spoken))
             else:
                 yield Say(f"Case {spoken}, about {_spoken_subject(case.subject)}, is {case.status.lower()}.")
         yield self._prompt(phrases.ANYTHING_ELSE)
+
+    async def _verifying(self, text: str, u: Understanding) -> AsyncGenerator[FlowAction, None]:
+        """The second factor: the email on the case (case number plus email), or the email on file of the
+        caller's number. Nothing said here tells whether the case exists or whose it is."""
+        memory = self.memory
+        email = u.entities.email or parse_email(text)
+        if email is None and u.intent in (Intent.DENY, Intent.DONT_KNOW):
+            self._go(CallState.LISTENING, "verification_declined", u)
+            yield Say(phrases.CANT_SHARE_CASE)
+            yield self._prompt(phrases.ANYTHING_ELSE)
+            return
+        person = None
+        case: CaseInfo | None = None
+        if email is not None:
+            try:
+                async with asyncio.timeout(self._policy.caller_lookup_timeout_seconds):
+                    person = await self._deps.helpdesk.find_person(email=email)
+                    if person is not None and memory.verify_case is not None:
+                        case = await self._deps.helpdesk.get_case(memory.verify_case)
+            except Exception as error:
+                log.warning(
+                    "call.verification_lookup_failed", call_id=self._call.call_id, error=type(error).__name__
+                )
+                self._go(CallState.LISTENING, "verification_lookup_failed", u)
+                yield Say(phrases.CASE_LOOKUP_FAILED)
+                yield self._prompt(phrases.ANYTHING_ELSE)
+                return
+        method = None
+        if person is not None and case is not None and case.requester_id == person.id:
+            method = "case_number_and_email"
+        elif person is not None and self._call.from_number and self._call.from_number in person.phones:
+            method = "email_on_file_for_caller_id"
+        if person is None or method is None:
+            memory.verify_tries += 1
+            log.info("call.verification_failed", call_id=self._call.call_id, tries=memory.verify_tries)
+            if memory.verify_tries < _VERIFY_TRIES:
+                self._go(CallState.VERIFYING, "verification_retry", u)
+                yield self._prompt(phrases.VERIFY_EMAIL_AGAIN)
+                return
+            self._go(CallState.LISTENING, "verification_failed", u)
+            yield Say(phrases.CANT_SHARE_CASE)
+            yield self._prompt(phrases.ANYTHING_ELSE)
+            return
+        memory.verified_person_id = person.id
+        if not self._call.contact.email and email:
+            self._call.contact.email = email  # it matches the help desk's record: no read-back needed
+        log.info("call.caller_verified", call_id=self._call.call_id, method=method)
+        number = memory.verify_case
+        memory.verify_case = None
+        if number is None:
+            self._go(CallState.LISTENING, "caller_verified", u)
+            yield self._prompt(phrases.ANYTHING_ELSE)
+            return
+        async for action in self._tell_case(number, u):
+            yield action
 
     # --- escalation and contact details ------------------------------------------------------------
 
@@ -971,7 +1093,7 @@ class CallFlow:
         entry = await self._store_case(resolved=False)
         await self._deliver_now(entry)
         if self._call.case_id is not None:
-            yield Say(f"Your case number is {spell_out_digits(self._call.case_id)}.")
+            yield Say(f"Your case number is {self._case_number(self._call.case_id)}.")
         elif self._call.contact.email:
             yield Say(phrases.CASE_LATER_EMAIL)
         else:
@@ -990,7 +1112,8 @@ class CallFlow:
         # The case is already filed (a transfer follows it); the caller is promised a call back instead.
         self._call.outcome = CallOutcome.ESCALATED
         self._go(CallState.CLOSED, phrases.TRANSFER_FAILED_REASON)
-        case = f" Your case number is {spell_out_digits(self._call.case_id)}." if self._call.case_id else ""
+        case_id = self._call.case_id
+        case = f" Your case number is {self._case_number(case_id)}." if case_id else ""
         yield Say(f"{phrases.TRANSFER_FAILED}{case} {phrases.goodbye(self._policy.helpdesk_name)}")
         yield EndCall(reason=phrases.TRANSFER_FAILED_REASON)
 

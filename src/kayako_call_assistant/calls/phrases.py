@@ -77,6 +77,18 @@ GO_AHEAD = "Sure, go ahead and tell me what you need help with."
 GLAD_IT_HELPED = "Great, I'm glad that helped."
 ASK_CASE_NUMBER = "Please tell me the case number, for example: case one two three."
 CASE_LOOKUP_FAILED = "I can't look that case up right now."
+VERIFY_EMAIL = (
+    "To keep your case private, I need to check it's you. What's the email address on the case? "
+    "You can say it or spell it letter by letter."
+)
+VERIFY_EMAIL_AGAIN = (
+    "Sorry, I couldn't verify that. Please say the email address on the case again, or spell it letter "
+    "by letter."
+)
+CANT_SHARE_CASE = (
+    "I'm sorry, I can't share the details of that case on this call. A member of our team can help you "
+    "with it."
+)
 
 
 def scope(helpdesk_name: str) -> str:
@@ -87,6 +99,11 @@ def scope(helpdesk_name: str) -> str:
 def clarify(first: str, second: str) -> str:
     """One clarifying question naming the two articles the question could be about."""
     return f"Just to be sure I give you the right answer: is it about {first}, or about {second}?"
+
+
+def case_not_on_account(spoken_number: str) -> str:
+    """Said the same whether the case does not exist or belongs to someone else: existence is not told."""
+    return f"I couldn't find case {spoken_number} on your account."
 
 
 def goodbye(helpdesk_name: str) -> str:

@@ -25,6 +25,10 @@ class CallPolicy:
     case_for_resolved_calls: bool = False
     # A call that ends right after an answer, without a yes or a no, is "answered": by default no case.
     case_for_answered_calls: bool = False
+    # When caller ID alone identifies the caller: "full_attestation" (STIR/SHAKEN "A"), "any_attestation"
+    # ("A" or "B"), or "never" (always ask for the second factor).
+    caller_id_trust: str = "full_attestation"
+    case_number_group_size: int = 3  # digits per spoken group of a case number (2: pairs; 0: no groups)
     caller_lookup_timeout_seconds: float = 2.0  # the greeting waits at most this long for Kayako
     case_delivery_budget_seconds: float = 3.0  # the caller waits at most this long to hear the case number
     answer_search_top: int = 5

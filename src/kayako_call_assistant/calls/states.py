@@ -11,6 +11,7 @@ class CallState(enum.StrEnum):
     ANSWERING = "answering"  # searching the help center and speaking an answer
     CONFIRMING_RESOLUTION = "confirming_resolution"  # asked "did that solve it?"
     CLARIFYING = "clarifying"  # two articles fit: asked which one the caller means
+    VERIFYING = "verifying"  # asked for the email on the case before reading a case's details
     COLLECTING_NAME = "collecting_name"
     COLLECTING_EMAIL = "collecting_email"
     CONFIRMING_EMAIL = "confirming_email"  # the email was read back letter by letter
@@ -24,6 +25,7 @@ class CallState(enum.StrEnum):
 EXPECTING: dict[CallState, str] = {
     CallState.CONFIRMING_RESOLUTION: "yes_no",
     CallState.CLARIFYING: "choice",
+    CallState.VERIFYING: "email",
     CallState.COLLECTING_NAME: "name",
     CallState.COLLECTING_EMAIL: "email",
     CallState.CONFIRMING_EMAIL: "yes_no",

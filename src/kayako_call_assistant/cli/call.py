@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Annotated, Any
 
+import httpx
 import typer
 from rich.console import Console
 
@@ -23,6 +24,7 @@ from ..settings import Settings
 from ..speech.errors import SpeechError
 from ..telephony.signature import auth_tokens
 from ..telephony.simulator import SimulatedCall, SimulationError
+from .errors import CliError, load_settings
 
 
 async def _caller_audio(settings: Settings, says: list[str], audio: list[Path]) -> list[bytes]:
@@ -74,7 +76,7 @@ async def _call(
     token = auth_tokens(
         settings.twilio_auth_token.get_secret_value(),
         settings.twilio_auth_token_secondary.get_secret_value(),
-        production=settings.environment == "production",
+        production=settings.production_rules,
     )[0]
     call = SimulatedCall(url, auth_token=token, from_number=from_number)
     async with call:
@@ -129,7 +131,7 @@ def call_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Place a simulated Twilio call against a running `kca serve` (Media Streams, real μ-law audio)."""
-    settings = Settings()
+    settings = load_settings()
     console = Console(stderr=True)
     try:
         clips = asyncio.run(_caller_audio(settings, say or [], audio or []))
@@ -144,6 +146,11 @@ def call_command(
                 output=output,
             )
         )
+    except (httpx.TransportError, ConnectionError) as error:
+        raise CliError(
+            f"--url {url or settings.public_url}: no server answers ({error or type(error).__name__}); "
+            "is `kca serve` running there?"
+        ) from None
     except (SimulationError, SpeechError, OSError, ValueError) as error:
         console.print(f"[red]call failed:[/] {error}")
         raise typer.Exit(1) from None

@@ -1,7 +1,7 @@
 """`kca chat`: be the caller in a text conversation with the call flow, typed or scripted.
 
-The chat is a transport like the phone ones: it starts a call through the same ``CallService``, feeds it
-the caller's lines, silences and keys, and prints what the flow says and does.
+The chat is a transport like the phone ones: it starts a call through the same ``CallService`` and runs it in
+the same ``CallSession``, feeding it the caller's lines, silences and keys, and printing what is said and done.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +21,8 @@ from ..calls.flow import CallFlow
 from ..calls.service import CallService
 from ..domain import CallChannel, CallStart, EndCall, FlowAction, Say, Transfer
 from ..observability.logging import bind_call
-from ..observability.metrics import TURN_LATENCY
+from ..session.call_session import CallSession, SessionConfig
+from ..session.transport import CallerKey, CallerSilent, CallerText, Inbound
 from ..settings import Settings
 
 SILENCE = "[silence]"
@@ -44,30 +44,72 @@ def parse_script(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
-def _actions_for(flow: CallFlow, line: str) -> AsyncIterator[FlowAction]:
-    if line.lower() == SILENCE:
-        return flow.caller_silent()
-    key = _KEY.match(line)
-    if key:
-        return flow.caller_pressed(key.group(1))
-    return flow.caller_said(line)
+class ChatTransport:
+    """``session.Transport`` for a text chat: caller lines in; the session's sentences, transfer and hang-up
+    out as ``FlowAction``s to ``on_action``; a ``ChatEvent`` per line to ``on_event``."""
 
+    audio = False
 
-async def _collect(
-    actions: AsyncIterator[FlowAction],
-    on_action: Callable[[FlowAction], None],
-    first_reply: Callable[[float], None] | None = None,
-) -> list[FlowAction]:
-    """``first_reply`` gets the seconds from the caller's line to the first thing said back (turn latency)."""
-    started = time.perf_counter()
-    collected: list[FlowAction] = []
-    async for action in actions:
-        if first_reply is not None and isinstance(action, Say):
-            first_reply(time.perf_counter() - started)
-            first_reply = None
-        on_action(action)
-        collected.append(action)
-    return collected
+    def __init__(
+        self,
+        lines: AsyncIterator[str],
+        on_action: Callable[[FlowAction], None],
+        on_event: Callable[[ChatEvent], None],
+    ) -> None:
+        self._lines = lines
+        self._on_action = on_action
+        self._on_event = on_event
+        self._event = ChatEvent("")  # the greeting's
+        self._ended = False
+        self.flow: CallFlow | None = None
+
+    def _report(self) -> None:
+        assert self.flow is not None
+        caller_turns = [turn for turn in self.flow.turns if turn.speaker.value == "caller"]
+        self._event.state = self.flow.state.value
+        if self._event.caller:
+            self._event.intent = caller_turns[-1].intent if caller_turns else None
+        self._on_event(self._event)
+
+    async def receive(self) -> Inbound | None:
+        self._report()
+        if self._ended:
+            return None
+        line = await anext(self._lines, None)
+        if line is None:
+            return None
+        self._event = ChatEvent(line)
+        if line.lower() == SILENCE:
+            return CallerSilent()
+        key = _KEY.match(line)
+        if key:
+            return CallerKey(key.group(1))
+        return CallerText(line)
+
+    def _act(self, action: FlowAction) -> None:
+        self._event.actions.append(action)
+        self._on_action(action)
+
+    async def send_audio(self, ulaw: bytes) -> None:
+        raise TypeError("a chat carries text only; the session speaks through send_text")
+
+    async def send_text(self, text: str) -> None:
+        self._act(Say(text))
+
+    async def send_mark(self, name: str) -> None:
+        pass
+
+    async def clear(self) -> None:
+        pass
+
+    async def transfer(self, *, case_id: int | None, reason: str, announcement: str) -> bool:
+        self._act(Transfer(case_id, reason))
+        self._ended = True
+        return True
+
+    async def hang_up(self, *, reason: str) -> None:
+        self._act(EndCall(reason))
+        self._ended = True
 
 
 async def run_chat(
@@ -80,16 +122,10 @@ async def run_chat(
 ) -> CallFlow:
     """Run one call: the greeting, then each caller line until the flow ends the call or the lines run out."""
     flow = await service.start(CallStart(channel=CallChannel.CHAT, from_number=from_number))
+    transport = ChatTransport(lines, on_action, on_event)
+    transport.flow = flow
     with bind_call(flow.call.call_id):
-        on_event(ChatEvent("", await _collect(flow.greet(), on_action), flow.state.value))
-        async for line in lines:
-            if flow.finished:
-                break
-            actions = await _collect(_actions_for(flow, line), on_action, first_reply=TURN_LATENCY.observe)
-            caller_turns = [turn for turn in flow.turns if turn.speaker.value == "caller"]
-            intent = caller_turns[-1].intent if caller_turns else None
-            on_event(ChatEvent(line, actions, flow.state.value, intent))
-        await flow.hung_up()
+        await CallSession(transport=transport, handler=flow, config=SessionConfig()).run()
     return flow
 
 

@@ -10,20 +10,19 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..domain import SearchHit
-from ..knowledge.base import KnowledgeBase
+from ..domain import Assessment, SearchHit
 from ..settings import Settings
 
 app = typer.Typer(no_args_is_help=True, help="The help-center knowledge index.")
 
 
-async def _search(settings: Settings, query: str, top: int) -> tuple[int, list[SearchHit]]:
-    from ..wiring import build_helpdesk
+async def _assess(settings: Settings, query: str, top: int) -> tuple[int, float, Assessment]:
+    from ..wiring import build_helpdesk, knowledge_from_settings
 
     async with build_helpdesk(settings) as helpdesk:
-        kb = KnowledgeBase(helpdesk, answer_threshold=settings.kb_answer_threshold)
+        kb = knowledge_from_settings(helpdesk, settings)
         count = await kb.sync()
-        return count, await kb.search(query, top)
+        return count, kb.answer_threshold, await kb.assess(query, top=top)
 
 
 def _hit_json(hit: SearchHit, threshold: float) -> dict[str, Any]:
@@ -44,14 +43,14 @@ def search_command(
     top: Annotated[int, typer.Option("--top", min=1, help="How many articles.")] = 3,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """Search the help center as the call flow does, with each hit's calibrated relevance."""
-    settings = Settings()
-    _, hits = asyncio.run(_search(settings, query, top))
-    results = [_hit_json(hit, settings.kb_answer_threshold) for hit in hits]
+    """Search the help center as the call flow does: each hit's relevance and the answer gate's verdict."""
+    _, threshold, assessment = asyncio.run(_assess(Settings(), query, top))
+    results = [_hit_json(hit, threshold) for hit in assessment.hits]
+    verdict = {"verdict": assessment.verdict.value, "reason": assessment.reason}
     if as_json:
-        typer.echo(json.dumps({"query": query, "threshold": settings.kb_answer_threshold, "hits": results}))
+        typer.echo(json.dumps({"query": query, "threshold": threshold, **verdict, "hits": results}))
         return
-    table = Table(title=f"threshold {settings.kb_answer_threshold}")
+    table = Table(title=f"{assessment.verdict.value} ({assessment.reason}); threshold {threshold}")
     for column in ("article", "title", "relevance", "answerable"):
         table.add_column(column)
     for row in results:
@@ -62,5 +61,5 @@ def search_command(
 @app.command("sync")
 def sync_command() -> None:
     """Pull every published article from Kayako and build the index (reports the count)."""
-    count, _ = asyncio.run(_search(Settings(), "", 1))
+    count, _, _ = asyncio.run(_assess(Settings(), "", 1))
     typer.echo(f"indexed {count} articles")

@@ -14,16 +14,23 @@ from rich.table import Table
 from ..observability.report import CallReport, build_report
 from ..settings import Settings
 from ..storage import SqlStores, create_engine, database_url, upgrade
+from .errors import CliError
 
 
-def _parse_since(value: str | None) -> dt.datetime | None:
+def _parse_since(value: str | None, option: str = "--since") -> dt.datetime | None:
     """ISO-8601 time, or a span back from now such as ``24h``, ``7d``, ``30m``."""
     if value is None:
         return None
     units = {"m": "minutes", "h": "hours", "d": "days"}
     if value[-1:] in units and value[:-1].isdigit():
         return dt.datetime.now(dt.UTC) - dt.timedelta(**{units[value[-1]]: int(value[:-1])})
-    parsed = dt.datetime.fromisoformat(value)
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise CliError(
+            f"{option} {value!r}: expected an ISO date or time (2026-08-27, 2026-08-27T09:00:00+00:00) "
+            "or a span back from now such as 30m, 24h, 7d"
+        ) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
@@ -70,7 +77,7 @@ def report_command(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Report on the calls in a time range."""
-    report = asyncio.run(_report(Settings(), _parse_since(since), _parse_since(until)))
+    report = asyncio.run(_report(Settings(), _parse_since(since), _parse_since(until, "--until")))
     if as_json:
         typer.echo(json.dumps(report.to_json(), indent=2))
     else:

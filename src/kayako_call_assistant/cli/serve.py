@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import dataclasses
 import signal
+import socket
 from types import FrameType
 from typing import Annotated, Any
 
@@ -22,6 +23,7 @@ from ..observability.sentry import init_sentry
 from ..servers import serve_in_background
 from ..settings import Settings
 from ..web.drain import Drain
+from .errors import load_settings
 
 log = structlog.get_logger(__name__)
 
@@ -57,10 +59,13 @@ class DrainingServer(uvicorn.Server):
         self.should_exit = True  # uvicorn's shutdown closes what is still open (cut calls resume elsewhere)
 
 
-async def _serve(settings: Settings) -> None:
+async def _serve(settings: Settings, sockets: list[socket.socket] | None = None) -> None:
+    from ..config_check import refuse_unsafe
     from ..web.app import create_app
     from ..wiring import call_runtime, telephony_runtime
 
+    # Before anything starts: staging and production never run on the embedded mock or a dev token.
+    refuse_unsafe(settings)
     async with contextlib.AsyncExitStack() as stack:
         if not settings.kayako_base_url:
             from ..kayako_mock.app import create_app as create_mock_app
@@ -106,7 +111,7 @@ async def _serve(settings: Settings) -> None:
             app = LoadProbe(app, pauses)
         config = server_config(settings, app)
         log.info("server.listening", url=settings.public_url, bind=f"{settings.host}:{settings.port}")
-        await DrainingServer(config, drain, settings.drain_seconds).serve()
+        await DrainingServer(config, drain, settings.drain_seconds).serve(sockets=sockets)
 
 
 def server_config(settings: Settings, app: Any) -> uvicorn.Config:
@@ -120,6 +125,7 @@ def server_config(settings: Settings, app: Any) -> uvicorn.Config:
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,
         ws="websockets-sansio",
+        ws_max_size=settings.ws_max_message_bytes,
         # Twilio's media frames are small and already compressed audio: deflate only costs CPU.
         ws_per_message_deflate=False,
         log_config=None,
@@ -129,11 +135,24 @@ def server_config(settings: Settings, app: Any) -> uvicorn.Config:
 def serve_command(
     host: Annotated[str | None, typer.Option(help="Bind address (default KCA_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default KCA_PORT).")] = None,
+    workers: Annotated[
+        int,
+        typer.Option(min=1, help="Server processes sharing the port (SO_REUSEPORT); >1 needs PostgreSQL."),
+    ] = 1,
 ) -> None:
     """Run the assistant (Twilio webhooks and media streams, Kayako webhooks, admin API, metrics)."""
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
-    settings = Settings(**overrides)  # type: ignore[arg-type]
-    configure_logging(json=settings.environment == "production", level=settings.log_level)
+    settings = load_settings(**overrides)
+    configure_logging(json=settings.production_rules, level=settings.log_level)
+    if workers > 1:
+        from .workers import WorkersRefused, run_workers
+
+        try:
+            run_workers(settings, workers, overrides)
+        except WorkersRefused as refused:
+            log.error("server.workers_refused", reason=str(refused))
+            raise typer.Exit(2) from None
+        return
     init_sentry(
         settings.sentry_dsn.get_secret_value(),
         environment=settings.environment,

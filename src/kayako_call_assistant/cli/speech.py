@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import struct
+import wave
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -15,6 +17,7 @@ from ..audio.wav import read_wav, write_wav
 from ..domain import Usage
 from ..settings import Settings
 from ..speech.errors import SpeechError
+from .errors import CliError
 
 Engine = Literal["local", "openai"]
 
@@ -27,6 +30,9 @@ def tts_command(
     """Synthesize TEXT to a WAV file."""
     from ..speech.engines import text_to_speech_from_settings
 
+    if not output.parent.is_dir():  # checked first: synthesis is slow, and its result would be lost
+        raise CliError(f"--output {output}: directory {output.parent} does not exist")
+
     async def run() -> tuple[bytes, int]:
         tts = text_to_speech_from_settings(Settings(), engine)
         return b"".join([chunk async for chunk in tts.synthesize(text, Usage())]), tts.sample_rate
@@ -36,7 +42,10 @@ def tts_command(
     except (SpeechError, ValueError) as error:
         Console(stderr=True).print(f"[red]speech synthesis failed:[/] {error}")
         raise typer.Exit(1) from None
-    write_wav(output, pcm, rate)
+    try:
+        write_wav(output, pcm, rate)
+    except OSError as error:
+        raise CliError(f"--output {output}: cannot write ({error.strerror or error})") from None
     typer.echo(f"{output}: {duration_seconds(pcm, rate):.2f} s at {rate} Hz")
 
 
@@ -48,8 +57,15 @@ def stt_command(
     """Transcribe a WAV file."""
     from ..speech.engines import speech_to_text_from_settings
 
-    async def run() -> tuple[str, float, str]:
+    try:
         pcm, rate = read_wav(audio)
+    # The standard library's chunk reader raises a bare RuntimeError on a RIFF header with garbage.
+    except (ValueError, RuntimeError, wave.Error, EOFError, struct.error) as error:
+        raise CliError(
+            f"AUDIO {audio}: not a readable 16-bit PCM WAV file ({str(error) or 'corrupt chunk'})"
+        ) from None
+
+    async def run() -> tuple[str, float, str]:
         stt = speech_to_text_from_settings(Settings(), engine)
         usage = Usage()
         transcript = await stt.transcribe(pcm, rate, usage)
@@ -60,6 +76,7 @@ def stt_command(
     except (SpeechError, ValueError) as error:
         Console(stderr=True).print(f"[red]transcription failed:[/] {error}")
         raise typer.Exit(1) from None
+
     if as_json:
         typer.echo(json.dumps({"text": text, "seconds": round(seconds, 3), "engine": name}))
     else:

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 
 import phonenumbers
 
+from ..linear_re import compile_linear
+
 # --- Vocabulary --------------------------------------------------------------------------------------
 
 _UNITS = {
@@ -135,8 +137,8 @@ _EMAIL_LEAD_IN_END = frozenset(
 _FILLERS = frozenset(
     {"um", "uh", "er", "erm", "hmm", "so", "yes", "yeah", "yep", "sure", "okay", "ok", "well", "right"}
 )
-_TRAILING_POLITENESS = re.compile(
-    r"[,.!\s]*\b(?:sorry|thanks|thank you)(?: (?:about|for) that)?[.!\s]*$", re.IGNORECASE
+_TRAILING_POLITENESS = compile_linear(  # RE2: the leading run made Python's engine quadratic
+    r"[,.!\s]*\b(?:sorry|thanks|thank you)(?: (?:about|for) that)?[.!\s]*$", ignore_case=True
 )
 
 # A correction restarts the detail: what follows the last marker replaces what came before it.
@@ -147,10 +149,11 @@ _CORRECTION = re.compile(
     re.IGNORECASE,
 )
 
-_EMAIL_RE = re.compile(
+# RE2 (linear time): with Python's backtracking engine these took time quadratic in an utterance's length.
+_EMAIL_RE = compile_linear(
     r"^[a-z0-9](?:[a-z0-9._%+-]*[a-z0-9_])?@[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9-]+)*\.[a-z]{2,}$"
 )
-_WRITTEN_EMAIL = re.compile(r"[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}", re.IGNORECASE)
+_WRITTEN_EMAIL = compile_linear(r"[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}", ignore_case=True)
 
 
 # How callers say what is not a character: "all one word", "all lowercase", "no spaces".
@@ -320,6 +323,39 @@ def words_to_digits(text: str) -> str:
 def spell_out_digits(n: int | str) -> str:
     """Digits read one by one, for read-back: 123 → "one two three"."""
     return " ".join(_DIGIT_NAMES[int(ch)] for ch in str(n) if ch.isdigit())
+
+
+_PAIR_TENS = ("", "ten", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
+_PAIR_TEENS = (
+    "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen",
+)  # fmt: skip
+
+
+def _pair(digits: str) -> str:
+    """Two digits as agents read a pair: "80" → "eighty", "05" → "oh five", "12" → "twelve"."""
+    if len(digits) == 1:
+        return _DIGIT_NAMES[int(digits)]
+    tens, units = int(digits[0]), int(digits[1])
+    if tens == 0:
+        return "oh " + ("oh" if units == 0 else _DIGIT_NAMES[units])
+    if tens == 1:
+        return _PAIR_TEENS[units]
+    return _PAIR_TENS[tens] + (f" {_DIGIT_NAMES[units]}" if units else "")
+
+
+def speak_case_number(n: int | str, group_size: int = 3) -> str:
+    """A case number in the form agents read it: groups of ``group_size`` digits with a pause between them.
+
+    ``group_size`` 3: 80012345678 → "eight zero zero, one two three, four five six, seven eight"; 2: each pair
+    said as a number ("eighty, oh one, twenty three, …"); 0: every digit on its own, without pauses.
+    """
+    digits = "".join(ch for ch in str(n) if ch.isdigit())
+    if group_size <= 0 or len(digits) <= group_size:
+        return spell_out_digits(digits) if group_size != 2 or len(digits) > 2 else _pair(digits)
+    groups = [digits[i : i + group_size] for i in range(0, len(digits), group_size)]
+    if group_size == 2:
+        return ", ".join(_pair(group) for group in groups)
+    return ", ".join(spell_out_digits(group) for group in groups)
 
 
 # --- Email -------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from functools import cache
 from importlib import resources
 from typing import Any, Literal
 
-PromptName = Literal["understand", "answer", "summary"]
+PromptName = Literal["understand", "answer", "summary", "search_query"]
 SchemaName = Literal["understand", "summary"]
 
 

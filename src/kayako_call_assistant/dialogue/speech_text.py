@@ -64,6 +64,93 @@ _SENTENCE_END = re.compile(r"[.!?]+[\"')\]]*")
 _ORDER_WORDS = ("First", "Then", "Next", "After that")
 
 
+# Menu paths: "Settings > Privacy > Export data", "Settings → Privacy". An item starts with a capital (or a
+# digit) and runs for at most three words, stopping at words that start the rest of the sentence.
+_MENU_ITEM = (
+    r"[A-Z][\w'&.-]*(?: (?!(?:and|then|or|to|click|tap|select|choose|press|in|on|for|the|a|your|"
+    r"from|with|if|when|under|you|we|it|this|that|can|will|should|must|is|are)\b)[\w'&-]+){0,2}"
+)
+_MENU_SEPARATOR = r"\s*(?:>|→|»|›|->|=>|⟶|➔|➜|⇒|▸|▶)\s*"
+_MENU_PATH = re.compile(
+    rf"(?:\b(?P<verb>[Oo]pen|[Gg]o to|[Nn]avigate to|[Hh]ead to|[Cc]lick|[Tt]ap|[Ss]elect|[Cc]hoose|"
+    rf"[Vv]isit|[Gg]o into|[Ii]n|[Uu]se|[Uu]nder|[Ff]rom|[Vv]ia)\s+)?(?P<path>(?:{_MENU_ITEM})(?:{_MENU_SEPARATOR}(?:{_MENU_ITEM}))+)"
+)
+# Short asides in parentheses say nothing aloud: "(optional)", "(recommended)", "(see below)".
+_ASIDE = re.compile(r"\s*\(([^()]{0,80})\)")
+_QUIET_ASIDES = re.compile(
+    r"^(?:optional|recommended|required|default|beta|new|if any|if needed|see (?:below|above)|"
+    r"as shown|pictured|e\.?g\.?|i\.?e\.?|s|es|etc\.?|\d+|[a-z])$",
+    re.IGNORECASE,
+)
+_EMOTICON = re.compile(
+    r"(?<![\w/])(?:[:;=8][-o*']?[)(\]\[dDpP/\\|oO3]|<3|\^_?\^|:[a-z_]+:|xD|XD)(?![\w/])|"
+    r"[\U0001F000-\U0001FAFF\u2600-\u27BF\u2B50\u2B55\uFE0F\u200D]"
+)
+_UNITS = {
+    "kb": "kilobytes",
+    "mb": "megabytes",
+    "gb": "gigabytes",
+    "tb": "terabytes",
+    "ms": "milliseconds",
+    "sec": "seconds",
+    "secs": "seconds",
+    "min": "minutes",
+    "mins": "minutes",
+    "hr": "hours",
+    "hrs": "hours",
+    "km": "kilometres",
+    "kg": "kilograms",
+    "px": "pixels",
+    "mbps": "megabits per second",
+}
+_UNIT = re.compile(r"\b(\d+(?:[.,]\d+)?)\s?(" + "|".join(_UNITS) + r")\b", re.IGNORECASE)
+_RANGE = re.compile(r"\b(\d+)\s?[-–]\s?(\d+)(?=\s?(?:[a-zA-Z%]|$))")
+_CURRENCY = {"$": "dollars", "€": "euros", "£": "pounds"}
+_MONEY = re.compile(r"([$€£])\s?(\d+(?:[.,]\d{1,2})?)")
+_SPOKEN_ABBREVIATIONS = (
+    (re.compile(r"\be\.g\.,?", re.IGNORECASE), "for example"),
+    (re.compile(r"\bi\.e\.,?", re.IGNORECASE), "that is"),
+    (re.compile(r"\betc\.?(?=\s|$|[,;)])", re.IGNORECASE), "and so on"),
+    (re.compile(r"\bapprox\.", re.IGNORECASE), "about"),
+    (re.compile(r"\bvs\.?(?=\s)", re.IGNORECASE), "versus"),
+    (re.compile(r"(?<!\w)w/(?=\s)"), "with"),
+    (re.compile(r"\b24/7\b"), "24 hours a day, 7 days a week"),
+    (re.compile(r"(?<!\w)#(?=\d)"), "number "),
+    (re.compile(r"\bv(?=\d+(?:\.\d+)*\b)"), "version "),
+    (re.compile(r"(?<=\d)\s?%"), " percent"),
+    (re.compile(r"(?<=\d)x\b"), " times"),
+)
+
+
+def _menu_path(match: re.Match[str]) -> str:
+    items = [item.strip() for item in re.split(_MENU_SEPARATOR, match.group("path")) if item.strip()]
+    verb = match.group("verb")
+    # "In", "Under", "Use", "From", "Via" a path: the caller is told to open it.
+    preposition = verb is not None and verb.lower() in ("in", "under", "use", "from", "via")
+    lead = "open" if verb is None or preposition else verb
+    starts = match.start() == 0 or match.string[: match.start()].rstrip()[-1:] in ".!?"
+    if (verb is None and starts) or (preposition and verb is not None and verb[0].isupper()):
+        lead = "Open"
+    return f"{lead} " + ", then ".join(items) + ("," if preposition else "")
+
+
+def _aside(match: re.Match[str]) -> str:
+    inner = match.group(1).strip()
+    if not inner or _QUIET_ASIDES.match(inner) or _URL.fullmatch(inner):
+        return ""
+    return f", {inner},"
+
+
+def _spoken_numbers(line: str) -> str:
+    """Units, money, ranges, percentages and written abbreviations as a voice says them."""
+    line = _MONEY.sub(lambda m: f"{m.group(2)} {_CURRENCY[m.group(1)]}", line)
+    line = _RANGE.sub(r"\1 to \2", line)
+    line = _UNIT.sub(lambda m: f"{m.group(1)} {_UNITS[m.group(2).lower()]}", line)
+    for pattern, spoken in _SPOKEN_ABBREVIATIONS:
+        line = pattern.sub(spoken, line)
+    return line
+
+
 def _html_to_lines(text: str) -> str:
     text = re.sub(r"(?i)<li[^>]*>", "\n- ", text)
     text = re.sub(r"(?i)<br\s*/?>|</(?:p|div|h[1-6]|li|ul|ol|tr|table|blockquote)>", "\n", text)
@@ -85,6 +172,7 @@ def _strip_markdown(line: str) -> str:
     line = line.replace("|", ", ")
     # Key symbols and arrows that a voice cannot say; "+" between keys is said as "plus".
     line = re.sub(r"\s+\+\s+", " plus ", line)
+    line = _MENU_PATH.sub(_menu_path, line)
     return re.sub(r"[⌘⇧⌥⌃→←↑↓•►▶✓✔]", "", line)
 
 
@@ -111,11 +199,16 @@ def _without_links(line: str) -> str:
 
 
 def _clean(line: str) -> str:
-    line = _without_links(line)
+    line = _without_links(line.replace("\xa0", " "))
+    line = _EMOTICON.sub("", line)
+    line = _ASIDE.sub(_aside, line)
+    line = _spoken_numbers(line)
+    line = re.sub(r"</?[a-zA-Z][^<>]{0,80}>|[*_~`#]{2,}|&[a-z]{2,8};", " ", line)  # leftovers of markup
     line = re.sub(r"\(\s*\)|\[\s*\]", "", line)
     line = line.replace(" & ", " and ")
     line = re.sub(r"\s+([,.;:!?])", r"\1", line)
     line = re.sub(r"([,;:])\1+", r"\1", line)
+    line = re.sub(r",([.!?;:])", r"\1", line)
     line = re.sub(r"\s{2,}", " ", line).strip(" :;,-")
     return line
 

@@ -182,6 +182,13 @@ def _structured(messages: list[dict[str, Any]], schema: dict[str, Any]) -> dict[
     return result if isinstance(result, dict) else {"value": result}
 
 
+def _search_query(messages: list[dict[str, Any]]) -> str | None:
+    """A query-rewrite request (prompts/search_query.md): the caller's turn back, as a literal model would."""
+    user = next((_text_of(m) for m in reversed(messages) if m.get("role") == "user"), "")
+    turn = re.search(r"Caller's turn: (.*)\Z", user, re.DOTALL)
+    return " ".join(turn.group(1).split()) if turn else None
+
+
 def _grounded_answer(messages: list[dict[str, Any]]) -> str:
     user = next((_text_of(m) for m in reversed(messages) if m.get("role") == "user"), "")
     passage = re.search(r"<passage[^>]*>(.*?)</passage>", user, re.DOTALL)
@@ -257,7 +264,7 @@ def create_app(script: FakeOpenAIScript | None = None) -> FastAPI:
         elif structured:
             content = json.dumps(_structured(messages, response_format["json_schema"].get("schema", {})))
         else:
-            content = _grounded_answer(messages)
+            content = _search_query(messages) or _grounded_answer(messages)
         model = body.get("model", state.models[0])
         completion_id = f"chatcmpl-fake-{next(ids)}"
         usage = _usage(_words(messages), len(content.split()))

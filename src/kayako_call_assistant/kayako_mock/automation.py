@@ -52,14 +52,18 @@ class Automation:
             if response.status_code >= 300:
                 self.failed += 1
                 log.warning(
-                    "kayako_mock.automation_refused", event=payload["event"], status=response.status_code
+                    "kayako_mock.automation_refused",
+                    webhook_event=payload["event"],
+                    status=response.status_code,
                 )
                 return
             self.sent += 1
-            log.info("kayako_mock.automation_sent", event=payload["event"], delivery=payload["id"])
+            log.info("kayako_mock.automation_sent", webhook_event=payload["event"], delivery=payload["id"])
         except httpx.HTTPError as error:
             self.failed += 1
-            log.warning("kayako_mock.automation_failed", event=payload["event"], error=type(error).__name__)
+            log.warning(
+                "kayako_mock.automation_failed", webhook_event=payload["event"], error=type(error).__name__
+            )
 
     async def aclose(self) -> None:
         """Let deliveries in flight finish (each is bounded by its timeout)."""

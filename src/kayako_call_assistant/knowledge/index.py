@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 import bm25s
 import numpy as np
+import numpy.typing as npt
 import Stemmer
 
 from ..domain import HelpArticle, Passage, SearchHit
@@ -63,6 +64,16 @@ class KnowledgeIndex:
     def _attainable(self, tokens: list[str]) -> float:
         """The score of an ideal passage: every query term present, at the length-normalised saturation."""
         return sum(self._idf(token) for token in tokens) * (_K1 + 1)
+
+    def relevance(self, query: str) -> npt.NDArray[np.float64]:
+        """The calibrated relevance of every passage to ``query`` (zeros when nothing matches), in order."""
+        if not self._size:
+            return np.zeros(0)
+        tokens = [t for t in tokenize([clean_query(query)])[0] if t]
+        if not tokens:
+            return np.zeros(self._size)
+        scores = np.asarray(self._bm25.get_scores(tokens), dtype=float)
+        return np.minimum(1.0, scores / self._attainable(tokens))
 
     def lexical(self, query: str) -> list[tuple[int, float, float]]:
         """(passage index, score, relevance) for every matching passage, best first."""

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from ..ports import LanguageEngine
+from ..ports import Embedder, LanguageEngine
 from ..settings import Settings
 from .fallback import CircuitBreaker, FallbackLanguageEngine
 from .local import LocalLanguageEngine
+from .local_embedder import LocalEmbedder
 from .openai_embeddings import OpenAIEmbedder
 from .openai_engine import OpenAILanguageEngine
 
@@ -16,11 +17,16 @@ def language_engine_from_settings(settings: Settings) -> LanguageEngine:
     if settings.llm_engine == "local":
         return local
     breaker = CircuitBreaker(settings.breaker_failure_threshold, settings.breaker_reset_seconds)
-    return FallbackLanguageEngine(OpenAILanguageEngine.from_settings(settings), local, breaker)
+    return FallbackLanguageEngine(
+        OpenAILanguageEngine.from_settings(settings),
+        local,
+        breaker,
+        turn_budget_seconds=settings.turn_budget_seconds,
+    )
 
 
-def embedder_from_settings(settings: Settings) -> OpenAIEmbedder | None:
-    """The model's embedder when ``llm_engine=openai``; None otherwise (ranking stays lexical)."""
-    if settings.llm_engine != "openai":
-        return None
-    return OpenAIEmbedder.from_settings(settings)
+def embedder_from_settings(settings: Settings) -> Embedder:
+    """``kb_embedder=local``: MiniLM on this machine (no network); ``openai``: the endpoint's embeddings."""
+    if settings.kb_embedder == "openai":
+        return OpenAIEmbedder.from_settings(settings)
+    return LocalEmbedder()

@@ -7,9 +7,11 @@ either synchronous or unmaintained, and the state machine needed here is a few l
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
+from contextvars import ContextVar
 from typing import Literal
 
 import structlog
@@ -22,6 +24,11 @@ from .errors import LanguageModelError
 log = structlog.get_logger(__name__)
 
 BreakerState = Literal["closed", "open", "half_open"]
+
+# When the caller's current turn must have its first answer sentence: set by ``understand`` (the first model
+# request of every caller turn) and read by ``answer``, in the task that serves the call.
+_TURN_DEADLINE: ContextVar[float | None] = ContextVar("kca_turn_deadline", default=None)
+_MIN_ANSWER_SECONDS = 1.0  # what a late understanding still leaves the answer's first sentence
 
 
 @contextlib.asynccontextmanager
@@ -94,20 +101,37 @@ class CircuitBreaker:
 class FallbackLanguageEngine:
     """``ports.LanguageEngine``: ``primary`` while it works, ``fallback`` for the turns it cannot serve."""
 
-    def __init__(self, primary: LanguageEngine, fallback: LanguageEngine, breaker: CircuitBreaker) -> None:
+    def __init__(
+        self,
+        primary: LanguageEngine,
+        fallback: LanguageEngine,
+        breaker: CircuitBreaker,
+        *,
+        turn_budget_seconds: float | None = None,
+    ) -> None:
+        """``turn_budget_seconds``: a caller turn's understanding and the first sentence of its answer must
+        come from ``primary`` within this (together), else ``fallback`` serves them — whatever the model
+        client's own timeout and retries would allow."""
         self.primary = primary
         self.fallback = fallback
         self.breaker = breaker
         self.name = primary.name
+        self.turn_budget_seconds = turn_budget_seconds
 
-    def _failed(self, turn: str, exc: LanguageModelError) -> None:
+    def _remaining(self, *, floor: float = 0.0) -> float | None:
+        deadline = _TURN_DEADLINE.get()
+        if deadline is None:
+            return None
+        return max(floor, deadline - asyncio.get_running_loop().time())
+
+    def _failed(self, turn: str, exc: LanguageModelError | TimeoutError) -> None:
         self.breaker.record_failure()
         MODEL_FALLBACKS.labels(operation=turn).inc()  # deploy: the fallback serves this turn (alert rule)
         log.warning(
             "llm_primary_failed",
             turn=turn,
             engine=self.primary.name,
-            reason=str(exc),
+            reason=str(exc) or "over the turn budget",
             breaker=self.breaker.state,
             fallback=self.fallback.name,
         )
@@ -120,10 +144,13 @@ class FallbackLanguageEngine:
         return False
 
     async def understand(self, text: str, context: DialogueContext, usage: Usage) -> Understanding:
+        if self.turn_budget_seconds is not None:  # a caller turn starts: its budget starts now
+            _TURN_DEADLINE.set(asyncio.get_running_loop().time() + self.turn_budget_seconds)
         if self._allowed("understand"):
             try:
-                understanding = await self.primary.understand(text, context, usage)
-            except LanguageModelError as exc:
+                async with asyncio.timeout(self._remaining()):
+                    understanding = await self.primary.understand(text, context, usage)
+            except (LanguageModelError, TimeoutError) as exc:
                 self._failed("understand", exc)
             else:
                 self.breaker.record_success()
@@ -138,10 +165,16 @@ class FallbackLanguageEngine:
             verdict = False
             try:
                 async with _closing(self.primary.answer(question, passages, context, usage)) as primary:
-                    async for sentence in primary:
+                    stream = aiter(primary)
+                    async with asyncio.timeout(self._remaining(floor=_MIN_ANSWER_SECONDS)):
+                        first = await anext(stream, None)
+                    if first is not None:
                         said += 1
-                        yield sentence
-            except LanguageModelError as exc:
+                        yield first
+                        async for sentence in stream:
+                            said += 1
+                            yield sentence
+            except (LanguageModelError, TimeoutError) as exc:
                 verdict = True
                 self._failed("answer", exc)
             else:
@@ -163,6 +196,17 @@ class FallbackLanguageEngine:
                 position += 1
                 if position > said:
                     yield sentence
+
+    async def search_query(self, text: str, context: DialogueContext, usage: Usage) -> str:
+        if self._allowed("search_query"):
+            try:
+                query = await self.primary.search_query(text, context, usage)
+            except LanguageModelError as exc:
+                self._failed("search_query", exc)
+            else:
+                self.breaker.record_success()
+                return query
+        return await self.fallback.search_query(text, context, usage)
 
     async def summarize(self, transcript: Sequence[Turn], usage: Usage) -> CaseSummary:
         if self._allowed("summarize"):

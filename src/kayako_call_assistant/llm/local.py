@@ -9,6 +9,7 @@ import structlog
 from ..dialogue.extractive import extractive_answer, summarize_turns
 from ..dialogue.intents import classify
 from ..domain import CaseSummary, DialogueContext, Passage, Turn, Understanding, Usage
+from ..knowledge.query import clean_query
 
 log = structlog.get_logger(__name__)
 
@@ -44,3 +45,7 @@ class LocalLanguageEngine:
 
     async def summarize(self, transcript: Sequence[Turn], usage: Usage) -> CaseSummary:
         return summarize_turns(transcript)
+
+    async def search_query(self, text: str, context: DialogueContext, usage: Usage) -> str:
+        """The caller's words without fillers, noise tokens and stutters (no context: no model to resolve it)."""
+        return clean_query(text)

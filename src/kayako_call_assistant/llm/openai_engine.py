@@ -30,6 +30,8 @@ log = structlog.get_logger(__name__)
 
 _HISTORY_TURNS = 6
 _SUBJECT_MAX = 80
+_QUERY_MAX_TOKENS = 60
+_QUERY_MAX_CHARS = 300
 
 
 class _UnderstandingOut(BaseModel):
@@ -238,6 +240,33 @@ class OpenAILanguageEngine:
             await stream.close()
         if not finished:
             raise LanguageModelError("answer stream ended before the model finished")
+
+    async def search_query(self, text: str, context: DialogueContext, usage: Usage) -> str:
+        """The model rewrites the turn into a search query using the recent turns (prompts/search_query.md).
+
+        Raises ``LanguageModelError`` when the endpoint fails or returns nothing usable.
+        """
+        recent = "\n".join(
+            f"{t.speaker.value.capitalize()}: {t.text}"
+            for t in context.history[-_HISTORY_TURNS:]
+            if t.text.strip()
+        )
+        messages: list[ChatCompletionMessageParam] = [
+            self._system("search_query", context.helpdesk_name),
+            {"role": "user", "content": f"Recent turns:\n{recent or '(none)'}\n\nCaller's turn: {text}"},
+        ]
+        try:
+            response = await self._client.chat.completions.create(
+                model=self.model, messages=messages, temperature=0, max_tokens=_QUERY_MAX_TOKENS
+            )
+        except openai.OpenAIError as exc:
+            raise LanguageModelError(f"search query request failed: {type(exc).__name__}") from exc
+        _record(usage, response.usage)
+        content = response.choices[0].message.content if response.choices else None
+        query = " ".join((content or "").split()).strip().strip('"')
+        if not query:
+            raise LanguageModelError("search query: the model returned no text")
+        return query[:_QUERY_MAX_CHARS]
 
     async def summarize(self, transcript: Sequence[Turn], usage: Usage) -> CaseSummary:
         lines = "\n".join(f"{t.speaker.value.capitalize()}: {t.text}" for t in transcript if t.text.strip())

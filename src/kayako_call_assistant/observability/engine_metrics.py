@@ -40,6 +40,15 @@ class MeteredLanguageEngine:
                 )
             yield sentence
 
+    async def search_query(self, text: str, context: DialogueContext, usage: Usage) -> str:
+        started = time.perf_counter()
+        try:
+            return await self._inner.search_query(text, context, usage)
+        finally:
+            MODEL_LATENCY.labels(engine=self.name, operation="search_query").observe(
+                time.perf_counter() - started
+            )
+
     async def summarize(self, transcript: Sequence[Turn], usage: Usage) -> CaseSummary:
         started = time.perf_counter()
         try:

@@ -1,5 +1,6 @@
 """What a load test needs to read from the server process itself: media-stream seconds actually served and
-garbage-collection pauses, at ``GET /debug/load`` (``?reset=1`` starts a new measurement window).
+garbage-collection pauses, at ``GET /debug/load`` (``?reset=1`` starts a new measurement window;
+``?collect=1`` times one full collection, after the figures are taken).
 
 Mounted by ``kca serve`` only with the load-test speech engines (``KCA_STT_ENGINE=instant``), which the
 settings refuse outside development. It is plain ASGI around the application: it sees each WebSocket's
@@ -9,6 +10,7 @@ are passed through unchanged).
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -49,8 +51,15 @@ class LoadProbe:
                 self._closed_seconds += time.monotonic() - max(started, self._since)
             return
         if scope["type"] == "http" and scope["path"] == PATH:
-            reset = b"reset=1" in scope.get("query_string", b"")
-            await JSONResponse(self.snapshot(reset=reset))(scope, receive, send)
+            query = scope.get("query_string", b"")
+            figures = self.snapshot(reset=b"reset=1" in query)
+            if (
+                b"collect=1" in query
+            ):  # what one full collection of this heap costs now (it pauses every call)
+                started = time.perf_counter()
+                gc.collect()
+                figures["full_collection_ms"] = round((time.perf_counter() - started) * 1000, 3)
+            await JSONResponse(figures)(scope, receive, send)
             return
         await self.app(scope, receive, send)
 

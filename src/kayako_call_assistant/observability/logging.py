@@ -19,15 +19,74 @@ from .redact import redact_value
 # standard library formats its arguments into it.
 _KEEP = frozenset({"level", "timestamp", "logger", "call_id", "case_id", "external_id", "request_id"})
 
+# Log fields are cut to this many characters before they are redacted or written: a field can hold text
+# an attacker chose (a rejected webhook's CallSid, a refused request's path), and a 1 MB field would cost
+# redaction time and fill the log. Tracebacks keep more, since their frames are what an operator reads.
+MAX_FIELD_CHARS = 512
+MAX_TRACEBACK_CHARS = 16_384
+_LONG_FIELDS = frozenset({"exception", "stack"})
+
+
+def truncate(text: str, limit: int = MAX_FIELD_CHARS) -> str:
+    """``text`` cut to ``limit`` characters, with a note of how many were dropped."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}…[{len(text) - limit} more chars]"
+
+
+def _truncate_value(value: Any, limit: int, depth: int = 0) -> Any:
+    if isinstance(value, str):
+        return truncate(value, limit)
+    if depth >= 4:  # a deeper structure in a log line is a mistake; its repr is enough
+        return truncate(repr(value), limit)
+    if isinstance(value, dict):
+        items = list(value.items())
+        kept = {str(k)[:limit]: _truncate_value(v, limit, depth + 1) for k, v in items[:64]}
+        if len(items) > 64:
+            kept["…"] = f"{len(items) - 64} more keys"
+        return kept
+    if isinstance(value, list | tuple):
+        head = [_truncate_value(v, limit, depth + 1) for v in value[:64]]
+        if len(value) > 64:
+            head.append(f"…{len(value) - 64} more items")
+        return head
+    return value
+
 
 def redact_processor(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
+    """Truncate every field, then redact all but the identifiers (see ``_KEEP``)."""
     for key in list(event_dict):
-        if key in _KEEP:
-            continue
-        event_dict[key] = redact_value(event_dict[key], key)
+        limit = MAX_TRACEBACK_CHARS if key in _LONG_FIELDS else MAX_FIELD_CHARS
+        value = _truncate_value(event_dict[key], limit)
+        event_dict[key] = value if key in _KEEP else redact_value(value, key)
     return event_dict
+
+
+# Paths whose next segment is a credential: the Kayako webhook's path token.
+_SECRET_PATH_PREFIXES = ("/webhooks/kayako/",)
+
+
+def mask_secret_path(path: str) -> str:
+    """``path`` with the credential segment after a secret-bearing prefix replaced by ``[secret]``."""
+    for prefix in _SECRET_PATH_PREFIXES:
+        if path.startswith(prefix):
+            rest = path[len(prefix) :]
+            cut = min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=len(rest))
+            return f"{prefix}[secret]{rest[cut:]}"
+    return path
+
+
+class AccessLogSecrets(logging.Filter):
+    """Masks credentials in uvicorn's access-log lines, whose arguments are (client, method, path,
+    HTTP version, status): the Kayako webhook token travels in the path."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
+            record.args = (args[0], args[1], mask_secret_path(args[2]), args[3], args[4])
+        return True
 
 
 def configure_logging(*, json: bool, level: str = "INFO") -> None:
@@ -60,6 +119,9 @@ def configure_logging(*, json: bool, level: str = "INFO") -> None:
     root.setLevel(level.upper())
     # httpx logs full request URLs at INFO, which may carry query-string credentials.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, AccessLogSecrets) for f in access.filters):
+        access.addFilter(AccessLogSecrets())
 
 
 @contextmanager

@@ -8,7 +8,7 @@ from ..llm.openai_engine import client_from_settings
 from ..ports import SpeechToText, TextToSpeech
 from ..settings import Settings
 from .load_test import InstantSpeechToText, ToneTextToSpeech
-from .local_stt import LocalSpeechToText
+from .local_stt import HELP_DESK_PROMPT, LocalSpeechToText
 from .local_tts import LocalTextToSpeech
 from .openai_stt import OpenAISpeechToText
 from .openai_tts import OpenAITextToSpeech
@@ -24,7 +24,8 @@ def speech_to_text_from_settings(settings: Settings, engine: str | None = None) 
         return OpenAISpeechToText(_client(settings, settings.stt_timeout_seconds), model=settings.stt_model)
     if engine == "instant":  # Settings refuses it outside development
         return InstantSpeechToText(settings.stt_instant_texts)
-    return LocalSpeechToText(settings.stt_local_model_dir)
+    # The help-desk prompt cut word errors on telephone audio from 57 % to 39 % (docs/speech.md).
+    return LocalSpeechToText(settings.stt_local_model_dir, initial_prompt=HELP_DESK_PROMPT)
 
 
 def text_to_speech_from_settings(settings: Settings, engine: str | None = None) -> TextToSpeech:

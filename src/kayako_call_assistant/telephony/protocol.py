@@ -70,11 +70,24 @@ def _string(section: dict[str, Any], key: str, event: str) -> str:
     return value
 
 
+# Twilio's largest frame (a `start` with custom parameters) is a few kilobytes and a 20 ms `media` frame
+# a few hundred bytes; anything far larger is not Twilio. Checked before json.loads so a hostile frame
+# costs nothing to refuse; nesting deeper than json's recursion limit is refused by the RecursionError.
+MAX_FRAME_CHARS = 64 * 1024
+MAX_MARK_NAME_CHARS = 256
+
+
 def parse(text: str | bytes) -> StreamEvent:
+    """One Media Streams frame as a typed event; raises ``MalformedMessage`` (and nothing else) for any
+    frame that is not a well-formed Twilio message, with a short reason fit for a log line."""
+    if len(text) > MAX_FRAME_CHARS:
+        raise MalformedMessage(f"frame of {len(text)} characters (limit {MAX_FRAME_CHARS})")
     try:
         message = json.loads(text)
     except (ValueError, UnicodeDecodeError) as error:
-        raise MalformedMessage(f"not JSON: {error}") from None
+        raise MalformedMessage(f"not JSON: {str(error)[:80]}") from None
+    except RecursionError:
+        raise MalformedMessage("JSON nested too deeply") from None
     if not isinstance(message, dict):
         raise MalformedMessage("not a JSON object")
     kind = message.get("event")
@@ -83,7 +96,7 @@ def parse(text: str | bytes) -> StreamEvent:
         try:
             payload = base64.b64decode(_string(media, "payload", "media"), validate=True)
             timestamp = int(media.get("timestamp", 0))
-        except (binascii.Error, ValueError, TypeError):
+        except (binascii.Error, ValueError, TypeError, OverflowError):
             raise MalformedMessage("'media' event with a bad payload or timestamp") from None
         return Media(payload, timestamp, str(media.get("track", "inbound")))
     if kind == "start":
@@ -94,11 +107,13 @@ def parse(text: str | bytes) -> StreamEvent:
         stream_sid, call_sid = _string(start, "streamSid", "start"), _string(start, "callSid", "start")
         if not (stream_sid.isascii() and stream_sid.isalnum() and call_sid.isascii() and call_sid.isalnum()):
             raise MalformedMessage("'start' event with a malformed streamSid or callSid")
+        if len(stream_sid) > 64 or len(call_sid) > 64:
+            raise MalformedMessage("'start' event with an overlong streamSid or callSid")
         return Started(
             stream_sid=stream_sid,
             call_sid=call_sid,
-            account_sid=str(start.get("accountSid", "")),
-            custom_parameters={str(k): str(v) for k, v in parameters.items()},
+            account_sid=str(start.get("accountSid", ""))[:64],
+            custom_parameters={str(k)[:64]: str(v)[:512] for k, v in list(parameters.items())[:32]},
         )
     if kind == "dtmf":
         digit = _string(_section(message, "dtmf"), "digit", "dtmf")
@@ -106,7 +121,10 @@ def parse(text: str | bytes) -> StreamEvent:
             raise MalformedMessage(f"'dtmf' event with digit {digit[:8]!r}")
         return Dtmf(digit)
     if kind == "mark":
-        return MarkReached(_string(_section(message, "mark"), "name", "mark"))
+        name = _string(_section(message, "mark"), "name", "mark")
+        if len(name) > MAX_MARK_NAME_CHARS:
+            raise MalformedMessage(f"'mark' event with a name of {len(name)} characters")
+        return MarkReached(name)
     if kind == "stop":
         return Stopped()
     if kind == "connected":

@@ -32,7 +32,13 @@ async def unfinished_call(calls: CallStore, service: CallService, call_sid: str)
     flow = await service.resume(record.call_id)
     # A flow that reached its end is saved before the socket closes: a stream that ended on purpose never
     # resumes, even when Twilio's redirect arrives before the record is finalized.
-    return None if flow is None or flow.finished else flow
+    if flow is None or flow.finished:
+        return None
+    # The dead replica may have written turns after the state it last saved (a caller's words are written
+    # on their own): new turns are numbered after every stored one, so none is overwritten.
+    stored = [turn.seq for turn in flow.turns]
+    flow.memory.next_seq = max([flow.memory.next_seq, *(seq + 1 for seq in stored)])
+    return flow
 
 
 class ResumedCall:
@@ -48,6 +54,10 @@ class ResumedCall:
     @property
     def finished(self) -> bool:
         return self._flow.finished
+
+    @property
+    def expects(self) -> str | None:
+        return self._flow.expects
 
     async def greet(self) -> AsyncIterator[FlowAction]:
         yield Say(phrases.LINE_DROPPED)
@@ -68,8 +78,8 @@ class ResumedCall:
     async def assistant_cut_off(self, heard_text: str) -> None:
         await self._flow.assistant_cut_off(heard_text)
 
-    async def hung_up(self) -> None:
-        await self._flow.hung_up()
+    async def hung_up(self, *, transport_failure: bool = False) -> None:
+        await self._flow.hung_up(transport_failure=transport_failure)
 
 
 def start_or_resume(calls: CallStore, service: CallService) -> CallHandlerFactory:

@@ -76,6 +76,29 @@ class Received:
     heard: bytearray = field(
         default_factory=bytearray
     )  # μ-law the caller heard (clear cuts the unplayed part)
+    # The call's timeline on this process's monotonic clock: the caller's speech (first to last frame
+    # sent), the assistant's audio as the caller heard it (cut where a ``clear`` arrived), the clears.
+    caller_speech: list[tuple[float, float]] = field(default_factory=list)
+    assistant_audio: list[tuple[float, float]] = field(default_factory=list)
+    clear_times: list[float] = field(default_factory=list)
+
+    def assistant_seconds(self, start: float, end: float) -> float:
+        """Seconds of assistant audio the caller heard between ``start`` and ``end``."""
+        return sum(max(0.0, min(b, end) - max(a, start)) for a, b in self.assistant_audio)
+
+    def assistant_during_caller_speech(self) -> float:
+        return sum(self.assistant_seconds(a, b) for a, b in self.caller_speech)
+
+    def assistant_stopped_after(self, at: float) -> float | None:
+        """When the assistant audio playing at ``at`` stopped (None: none was playing then)."""
+        ends = [b for a, b in self.assistant_audio if a <= at < b]
+        if not ends:
+            return None
+        end = max(ends)
+        for a, b in sorted(self.assistant_audio):  # contiguous audio after it continues the same speech
+            if a <= end + 0.001 and b > end:
+                end = b
+        return end
 
 
 class SimulatedCall:
@@ -89,12 +112,25 @@ class SimulatedCall:
         from_number: str = "+15005550006",
         to_number: str = "+15005550001",
         call_sid: str | None = None,
+        stir_verstat: str | None = None,
+        start_call_sid: str | None = None,
+        extra_parameters: dict[str, str] | None = None,
+        token: str | None = None,
     ) -> None:
+        """``stir_verstat``: Twilio's ``StirVerstat`` on the voice webhook. For tests of stream
+        authentication, ``start_call_sid`` (a CallSid in ``start`` other than the webhook's),
+        ``extra_parameters`` (custom parameters added to the stream's) and ``token`` (a stream token used
+        instead of the one the webhook issued) make a stream Twilio would never open."""
         self.base_url = base_url.rstrip("/")
         self.auth_token = auth_token
         self.from_number = from_number
         self.to_number = to_number
         self.call_sid = call_sid or "CA" + uuid.uuid4().hex
+        self.stir_verstat = stir_verstat
+        self.start_call_sid = start_call_sid or self.call_sid
+        self.extra_parameters = extra_parameters or {}
+        self.token_override = token
+        self.issued_token = ""  # the stream token the voice webhook issued
         self.stream_sid = "MZ" + uuid.uuid4().hex
         self.account_sid = "AC" + "0" * 32
         self.received = Received()
@@ -127,6 +163,7 @@ class SimulatedCall:
             "To": self.to_number,
             "Direction": "inbound",
             "ApiVersion": "2010-04-01",
+            **({"StirVerstat": self.stir_verstat} if self.stir_verstat else {}),
             **extra,
         }
 
@@ -138,6 +175,10 @@ class SimulatedCall:
         if response.status_code != 200:
             raise SimulationError(f"voice webhook answered {response.status_code}: {response.text[:200]}")
         target = stream_target(response.text)
+        self.issued_token = target.parameters.get("token", "")
+        parameters = {**target.parameters, **self.extra_parameters}
+        if self.token_override is not None:
+            parameters["token"] = self.token_override
         self._ws = await connect(
             target.url,
             additional_headers=signed_headers(self.auth_token, target.url, {}),
@@ -151,10 +192,10 @@ class SimulatedCall:
                 "start": {
                     "accountSid": self.account_sid,
                     "streamSid": self.stream_sid,
-                    "callSid": self.call_sid,
+                    "callSid": self.start_call_sid,
                     "tracks": ["inbound"],
                     "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
-                    "customParameters": target.parameters,
+                    "customParameters": parameters,
                 },
                 "streamSid": self.stream_sid,
             }
@@ -255,6 +296,7 @@ class SimulatedCall:
         assert self._ws is not None
         started = time.monotonic()
         chunk = 0
+        speech_started: float | None = None
         with contextlib.suppress(ConnectionClosed):
             while True:
                 frame = self._uplink.popleft() if self._uplink else _SILENCE_FRAME
@@ -267,9 +309,15 @@ class SimulatedCall:
                     f'"media":{{"track":"inbound","chunk":"{chunk}","timestamp":"{(chunk - 1) * 20}",'
                     f'"payload":"{payload}"}}}}'
                 )
+                sent_at = time.monotonic()
                 if frame is not _SILENCE_FRAME:
-                    self.last_speech_frame_at = time.monotonic()
+                    if speech_started is None:
+                        speech_started = sent_at
+                    self.last_speech_frame_at = sent_at
                     self.answer_started_at = None
+                elif speech_started is not None:
+                    self.received.caller_speech.append((speech_started, sent_at))
+                    speech_started = None
                 self._echo_due_marks()
                 delay = started + chunk * FRAME_SECONDS - time.monotonic()
                 if delay > 0:
@@ -307,12 +355,21 @@ class SimulatedCall:
                     ):
                         self.received.underrun_seconds += now - self._play_end
                     self._last_frame_at = now
-                    self._play_end = max(self._play_end, now) + len(ulaw) / 8000
+                    play_start = max(self._play_end, now)
+                    self._play_end = play_start + len(ulaw) / 8000
+                    audio = self.received.assistant_audio
+                    if audio and abs(audio[-1][1] - play_start) < 1e-6:
+                        audio[-1] = (audio[-1][0], self._play_end)  # contiguous: one interval
+                    else:
+                        audio.append((play_start, self._play_end))
                     self._last_audio_at = now
                 elif event == "mark":
                     self._pending_marks.append((self._play_end, message["mark"]["name"]))
                 elif event == "clear":
                     self.received.clears += 1
+                    self.received.clear_times.append(now)
+                    audio = self.received.assistant_audio
+                    audio[:] = [(a, min(b, now)) for a, b in audio if a < now]
                     unplayed = max(0.0, self._play_end - now)
                     if unplayed:
                         del self.received.heard[len(self.received.heard) - int(unplayed * 8000) :]

@@ -19,8 +19,9 @@ def http_url(public_url: str, path: str, **query: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/") + path, urlencode(query), ""))
 
 
-def connect_stream(*, public_url: str, caller: str | None, called: str | None) -> str:
-    """Bidirectional media stream; the caller's number travels as a ``<Parameter>`` to the ``start`` message.
+def connect_stream(*, public_url: str, token: str) -> str:
+    """Bidirectional media stream; the call's signed stream token (``stream_auth``) travels as a
+    ``<Parameter name="token">`` to the ``start`` message, and with it the caller's number and attestation.
 
     The ``<Redirect>`` after it runs when the stream ends without a transfer or a REST hang-up having ended
     the call first: when the replica serving it died or was stopped mid-call (deploy: resume). Twilio then
@@ -35,10 +36,7 @@ def connect_stream(*, public_url: str, caller: str | None, called: str | None) -
         status_callback=http_url(public_url, "/twilio/stream-status"),
         status_callback_method="POST",
     )
-    if caller:
-        stream.parameter(name="caller", value=caller)
-    if called:
-        stream.parameter(name="called", value=called)
+    stream.parameter(name="token", value=token)
     response.append(connect)
     response.redirect(http_url(public_url, "/twilio/voice"), method="POST")
     return str(response)

@@ -11,6 +11,7 @@ from typing import Any
 import structlog
 
 from ..domain import CallChannel, CaseDraft, CaseSummary, ContactDetails, Speaker, Turn, Usage
+from ..observability.redact import redact_cards
 from ..ports import LanguageEngine
 
 log = structlog.get_logger(__name__)
@@ -113,11 +114,12 @@ class CaseBuilder:
         return self._draft(request, summary, None)
 
     def _draft(self, request: CaseRequest, summary: CaseSummary, summary_html: str | None) -> CaseDraft:
-        subject = " ".join(summary.subject.split()) or "Phone call"
+        # Payment card numbers never leave the process (PCI), whatever KCA_REDACT_TRANSCRIPTS says.
+        subject = redact_cards(" ".join(summary.subject.split())) or "Phone call"
         return CaseDraft(
             idempotency_key=request.idempotency_key,
             subject=subject[:255],
-            contents_html=case_html(request, summary.summary, summary_html),
+            contents_html=redact_cards(case_html(request, summary.summary, summary_html)),
             contact=ContactDetails(
                 name=request.contact.name, email=request.contact.email, phone=request.contact.phone
             ),

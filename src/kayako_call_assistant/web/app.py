@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -190,8 +191,24 @@ def create_app(runtime: Runtime, telephony: Telephony | None = None, drain: Drai
 
     app.include_router(create_health_router(readiness_checks(runtime, drain)))
 
+    metrics_token = settings.metrics_token.get_secret_value()
+
     @app.get("/metrics", include_in_schema=False)
-    async def prometheus_metrics() -> Response:
+    async def prometheus_metrics(request: Request) -> Response:
+        # Behind a bearer token when one is set; with none, open only in development (metrics name
+        # routes, volumes and engine failures, which a stranger should not read in production).
+        if metrics_token or settings.production_rules:
+            scheme, _, given = request.headers.get("authorization", "").partition(" ")
+            if not (
+                metrics_token
+                and scheme.lower() == "bearer"
+                and hmac.compare_digest(given.strip().encode(), metrics_token.encode())
+            ):
+                return Response(
+                    "a valid bearer token (KCA_METRICS_TOKEN) is required\n",
+                    status_code=401,
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
         # h/cases: the outbox gauges are read from the database at scrape time (dead cases are loud).
         with contextlib.suppress(Exception):
             await refresh_outbox_gauges(runtime.stores.outbox)

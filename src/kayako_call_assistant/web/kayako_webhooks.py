@@ -102,9 +102,16 @@ def _as_id(value: Any, what: str) -> int | None:
     if value is None:
         return None
     try:
-        return int(str(value).strip())
+        number = int(str(value).strip())
     except ValueError as error:
-        raise UnusablePayloadError(f"{what} {value!r} is not a number") from error
+        raise UnusablePayloadError(f"{what} {str(value)[:40]!r} is not a number") from error
+    # Ids are positive 64-bit integers (Kayako's and our columns); a larger one can never be stored or
+    # looked up, so the delivery is unusable (dead), not a failure to retry forever.
+    if not 0 < number < 2**63:
+        raise UnusablePayloadError(
+            f"{what} {number if number.bit_length() < 128 else 'huge'} is out of range"
+        )
+    return number
 
 
 def _understand(payload: Mapping[str, Any]) -> _Event:
@@ -231,12 +238,37 @@ async def _payload(request: Request, body: bytes) -> dict[str, Any]:
             parsed = json.loads(body)
         except (ValueError, UnicodeDecodeError) as error:
             raise HTTPException(status_code=400, detail="the body is not valid JSON") from error
+        except RecursionError:
+            raise HTTPException(status_code=400, detail="the JSON body is nested too deeply") from None
         if not isinstance(parsed, dict):
             raise HTTPException(status_code=400, detail="the JSON body must be an object")
+        if _depth_exceeds(parsed, MAX_JSON_DEPTH):
+            raise HTTPException(
+                status_code=400, detail=f"the JSON body is nested deeper than {MAX_JSON_DEPTH} levels"
+            )
         return parsed
     raise HTTPException(
         status_code=415, detail=f"unsupported content type {content_type!r}: send JSON or a form"
     )
+
+
+# Kayako's payloads are a few levels deep; the limit keeps the recursive flattening, storing and
+# logging of a delivery far from Python's recursion limit.
+MAX_JSON_DEPTH = 32
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests containers deeper than ``limit`` (iterative: no recursion to exhaust)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(item, dict):
+            stack.extend((child, depth + 1) for child in item.values() if isinstance(child, dict | list))
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item if isinstance(child, dict | list))
+    return False
 
 
 def _delivery_id(payload: Mapping[str, Any], body: bytes) -> str:

@@ -2,7 +2,7 @@
 
 The page speaks Twilio's media-stream protocol (μ-law at 8 kHz in ``media`` events, ``mark``, ``dtmf``,
 ``stop``; the server sends ``media``, ``mark`` and ``clear``), so a browser call runs through the same call
-session as a phone call (``telephony.router.media_session``) and the browser hears what a phone caller
+session as a phone call (``telephony.media_stream.run_media_stream``) and the browser hears what a phone caller
 hears. This module is only a transport: it authenticates the socket, pins the call's id, and adds two
 event kinds the page understands and Twilio never sees: ``transcript`` and ``state``.
 
@@ -14,6 +14,7 @@ page and the token also need a dashboard login.
 # No `from __future__ import annotations`: FastAPI resolves the route signatures at run time.
 
 import contextlib
+import dataclasses
 import json
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -25,9 +26,12 @@ from fastapi import APIRouter, HTTPException, Request, WebSocket
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from ..domain import CallRecord, CallStart, FlowAction, Say, utcnow
-from ..ports import AuditEvent, AuditLog, CallHandler, CallHandlerFactory
-from ..telephony.router import Telephony, media_session
+from ..domain import CallChannel, CallRecord, CallStart, FlowAction, Say, utcnow
+from ..ports import AuditEvent, AuditLog, CallHandler
+from ..session.call_session import CallSession
+from ..telephony import protocol
+from ..telephony.media_stream import run_media_stream
+from ..telephony.router import Telephony
 from .dashboard import page
 from .operator_session import COOKIE, Operator, Signer, same_origin
 
@@ -55,6 +59,10 @@ class ObservedCall:
     @property
     def finished(self) -> bool:
         return self._inner.finished
+
+    @property
+    def expects(self) -> str | None:
+        return self._inner.expects
 
     async def _relay(self, actions: AsyncIterator[FlowAction]) -> AsyncIterator[FlowAction]:
         async with contextlib.aclosing(actions) as stream:  # type: ignore[type-var]
@@ -101,9 +109,10 @@ class ObservedCall:
         await self._emit({"event": "cut", "heard": heard_text})
         await self._inner.assistant_cut_off(heard_text)
 
-    async def hung_up(self) -> None:
-        await self._inner.hung_up()
-        await self._state()
+    async def hung_up(self, *, transport_failure: bool = False) -> None:
+        await self._inner.hung_up(transport_failure=transport_failure)
+        with contextlib.suppress(RuntimeError, WebSocketDisconnect):  # the page may be gone already
+            await self._state()
 
 
 @dataclass(slots=True)
@@ -180,49 +189,35 @@ def create_softphone_router(deps: SoftphoneDeps) -> APIRouter:
                 with contextlib.suppress(RuntimeError, WebSocketDisconnect):
                     await websocket.close()
 
+        async def receive() -> str | bytes | None:
+            with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+                message = await websocket.receive()
+                if message["type"] != "websocket.disconnect":
+                    # bytes are not this protocol's: handed on to be skipped and logged as malformed
+                    return message.get("text") or message.get("bytes") or b""
+            return None
+
+        async def authenticate(start: protocol.Started) -> CallStart | None:
+            # The call's id comes from the page's token, whatever ``start`` says: the browser can neither
+            # choose nor reuse a call's id, and a browser caller has no phone number.
+            return CallStart(channel=CallChannel.MEDIA_STREAM, external_id=call_sid)
+
         async def start_call(start: CallStart) -> CallHandler:
             return ObservedCall(await t.service.start(start), emit)
 
-        factory: CallHandlerFactory = start_call
-        session = media_session(t, send, close, start_call=factory, phone=False)
+        # The same entry point as Twilio's media route; no Twilio REST control (no CallSid to control).
+        parts = dataclasses.replace(t.stream_parts(), start_call=start_call, call_control=None)
 
-        async def messages() -> AsyncIterator[str | bytes]:
-            registered = False
-            try:
-                while True:
-                    message = await websocket.receive()
-                    if message["type"] == "websocket.disconnect":
-                        return
-                    text = message.get("text")
-                    if text is None:
-                        yield message.get("bytes") or b""  # skipped and logged as malformed by the session
-                        continue
-                    if not registered and session.handler is not None:
-                        t.live[call_sid] = session
-                        registered = True
-                    yield _pin_start(text, call_sid)
-            finally:
+        def on_session(_sid: str, session: CallSession | None) -> None:
+            if session is None:
                 t.live.pop(call_sid, None)
+            else:
+                t.live[call_sid] = session
 
         log.info("softphone.connected", call_sid=call_sid)
-        await session.run(messages())
+        await run_media_stream(
+            receive, send, close, authenticate=authenticate, parts=parts, on_session=on_session
+        )
         await close()
 
     return router
-
-
-def _pin_start(text: str, call_sid: str) -> str:
-    """A ``start`` event gets the call id from the token, whatever the page said: the browser cannot choose
-    (or reuse) a call's id, and the caller has no phone number."""
-    if '"start"' not in text:
-        return text
-    try:
-        message = json.loads(text)
-    except ValueError:
-        return text
-    if not isinstance(message, dict) or message.get("event") != "start":
-        return text
-    given = message.get("start")
-    start: dict[str, Any] = given if isinstance(given, dict) else {}
-    start = {**start, "callSid": call_sid, "streamSid": "MZ" + call_sid[2:], "customParameters": {}}
-    return json.dumps({**message, "start": start})

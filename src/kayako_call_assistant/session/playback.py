@@ -1,8 +1,10 @@
-"""What the caller hears: speech synthesized sentence by sentence, sent to Twilio as 20 ms μ-law frames at
-real-time pace, a ``mark`` after each sentence, and ``clear`` when the caller barges in.
+"""What the caller hears. ``AudioPlayback``: speech synthesized sentence by sentence, sent through the
+transport as 20 ms μ-law frames at real-time pace, a mark after each sentence, and ``clear`` when the caller
+interrupts. ``TextPlayback``: sentences sent as text, heard as soon as sent.
 
-The marks Twilio echoes tell which sentences were played to the end; the one playing when the caller cut in
-is heard up to the share of its duration that had elapsed. That is what the transcript keeps.
+The marks the far end echoes tell which sentences were played to the end; the one playing when the caller
+cut in is heard up to the share of its duration that had elapsed. That is what the transcript keeps, and
+the rest is kept too, so a false interruption can resume the sentence where it stopped.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from ..domain import Usage
 from ..observability.metrics import PLAYBACK_LATE, PLAYBACK_SECONDS, TTS_LATENCY
 from ..ports import TextToSpeech
 from ..speech.errors import SpeechError
-from . import protocol
+from .transport import Transport
 
 log = structlog.get_logger(__name__)
 
@@ -49,29 +51,33 @@ class Segment:
     def seconds(self) -> float:
         return self.frames_sent * FRAME_SECONDS
 
-    def heard_part(self, at: float, seconds_per_character: float) -> str:
-        """The words of this sentence the caller had heard at ``at``. While it is still being synthesized
-        its length is estimated from the voice's pace so far."""
+    def split_heard(self, at: float, seconds_per_character: float) -> tuple[str, str]:
+        """The words of this sentence the caller had heard at ``at``, and the rest. While it is still being
+        synthesized its length is estimated from the voice's pace so far."""
+        words = self.text.split()
         if self.play_start is None or self.frames_sent == 0:
-            return ""
+            return "", self.text
         total = self.seconds if self.complete else max(self.seconds, len(self.text) * seconds_per_character)
         share = min(1.0, max(0.0, (at - self.play_start) / total))
-        words = self.text.split()
-        return " ".join(words[: int(len(words) * share)])
+        cut = int(len(words) * share)
+        return " ".join(words[:cut]), " ".join(words[cut:])
 
 
 @dataclass(frozen=True, slots=True)
 class CutOff:
-    reply: int
+    """What one reply became when playback stopped: the words heard, and the ones not heard yet (the rest
+    of the sentence that was playing, then the sentences that had not started), in order."""
+
+    reply: int | None
     heard_text: str
+    unheard: tuple[str, ...]
 
 
-class Playback:
+class AudioPlayback:
     def __init__(
         self,
         *,
-        stream_sid: str,
-        send: Callable[[str], Awaitable[None]],
+        transport: Transport,
         tts: TextToSpeech,
         fallback_tts: TextToSpeech | None,
         usage: Usage,
@@ -79,8 +85,7 @@ class Playback:
         batch_seconds: float = 0.04,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._sid = stream_sid
-        self._send = send
+        self._transport = transport
         self._tts = tts
         self._fallback = fallback_tts
         self._usage = usage
@@ -95,7 +100,8 @@ class Playback:
         self._unconfirmed: deque[Segment] = deque()  # sent, mark not echoed yet
         self._play_end = 0.0  # when the audio handed to Twilio so far will have finished playing
         self._generation = 0  # bumped by clear(): a sender from before it stops
-        self._cancelled_replies: set[int] = set()
+        # Sentences played to the end (their mark echoed), by reply: part of what was heard if it is cut.
+        self._played: dict[int | None, list[str]] = {}
         self._marks = itertools.count(1)
         self._seconds_per_character = _TYPICAL_SECONDS_PER_CHARACTER  # learnt from the sentences played
         self._task: asyncio.Task[None] | None = None
@@ -104,7 +110,7 @@ class Playback:
     # --- control -------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=f"playback-{self._sid}")
+        self._task = asyncio.create_task(self._run(), name="playback")
 
     async def close(self) -> None:
         if self._task is not None:
@@ -115,8 +121,8 @@ class Playback:
     def say(
         self, text: str, *, reply: int | None, on_first_frame: Callable[[float], None] | None = None
     ) -> None:
-        if reply is not None and reply in self._cancelled_replies:
-            return  # the caller already cut this reply off
+        if reply is not None and reply not in self._played:
+            self._played = {reply: []}  # replies never overlap: the ones before are over
         self._queue.append(Segment(text, reply, on_first_frame=on_first_frame))
         self._idle.clear()
         self._wake.set()
@@ -136,17 +142,28 @@ class Playback:
     def remaining_seconds(self) -> float:
         return max(0.0, self._play_end - self._clock()) + sum(len(s.text) for s in self._queue) * 0.08
 
-    def interrupt(self, *, send_clear: bool = True) -> CutOff | None:
-        """Barge-in (or hang-up): stop at once and say what the caller heard of the reply being played."""
+    def playing_replies(self) -> set[int | None]:
+        """The replies with audio queued or playing."""
+        current = [self._current] if self._current else []
+        return {segment.reply for segment in (*self._unconfirmed, *current, *self._queue)}
+
+    def interrupt(self, *, send_clear: bool = True) -> list[CutOff]:
+        """The caller interrupted (or hung up): stop at once. One ``CutOff`` per reply that had audio queued
+        or playing, in order (the filler's and the session's own sentences under ``reply=None``)."""
         now = self._clock()
-        playing = [*self._unconfirmed, *([self._current] if self._current else [])]
-        reply = next((s.reply for s in playing if s.reply is not None), None)
-        if reply is None:
-            reply = next((s.reply for s in self._queue if s.reply is not None), None)
-        heard: list[str] = []
-        for segment in playing:
-            if segment.reply == reply:
-                heard.append(segment.heard_part(now, self._seconds_per_character))
+        segments = [*self._unconfirmed, *([self._current] if self._current else []), *self._queue]
+        in_flight = {segment.reply for segment in segments}
+        cuts: dict[int | None, tuple[list[str], list[str]]] = {
+            reply: (list(played), []) for reply, played in self._played.items() if reply in in_flight
+        }
+        self._played = {}
+        for segment in segments:
+            heard, unheard = cuts.setdefault(segment.reply, ([], []))
+            before, after = segment.split_heard(now, self._seconds_per_character)
+            if before:
+                heard.append(before)
+            if after:
+                unheard.append(after)
         self._generation += 1
         self._queue.clear()
         self._unconfirmed.clear()
@@ -154,15 +171,13 @@ class Playback:
         self._play_end = now
         self._set_idle()
         if send_clear:
-            asyncio.get_running_loop().create_task(self._send_quietly(protocol.clear_message(self._sid)))
-        if reply is None:
-            return None
-        self._cancelled_replies.add(reply)
-        return CutOff(reply, " ".join(part for part in heard if part))
+            asyncio.get_running_loop().create_task(self._quietly(self._transport.clear()))
+        return [CutOff(reply, " ".join(heard), tuple(unheard)) for reply, (heard, unheard) in cuts.items()]
 
     def mark_reached(self, name: str) -> None:
         while self._unconfirmed:
             segment = self._unconfirmed.popleft()
+            self._played.setdefault(segment.reply, []).append(segment.text)
             if segment.mark == name:
                 if self._unconfirmed and self._unconfirmed[0].play_start is not None:
                     self._unconfirmed[0].play_start = self._clock()
@@ -179,9 +194,9 @@ class Playback:
             self._idle.set()
             self.idle_since = self._clock()
 
-    async def _send_quietly(self, message: str) -> None:
+    async def _quietly(self, sending: Awaitable[None]) -> None:
         with contextlib.suppress(Exception):  # the socket closing under us is the hang-up path's business
-            await self._send(message)
+            await sending
 
     async def _run(self) -> None:
         while True:
@@ -206,7 +221,7 @@ class Playback:
                 self._seconds_per_character = 0.7 * self._seconds_per_character + 0.3 * pace
                 segment.mark = f"s{next(self._marks)}"
                 self._unconfirmed.append(segment)
-                await self._send(protocol.mark_message(self._sid, segment.mark))
+                await self._transport.send_mark(segment.mark)
             elif not self._unconfirmed and not self._queue:
                 self._set_idle()
 
@@ -263,7 +278,58 @@ class Playback:
             elif now > self._play_end:
                 # Mid-sentence, the caller's buffer ran dry before this frame left: they heard a gap.
                 PLAYBACK_LATE.inc(now - self._play_end)
-            await self._send(protocol.media_message(self._sid, ulaw[offset : offset + FRAME_BYTES]))
+            await self._transport.send_audio(ulaw[offset : offset + FRAME_BYTES])
             segment.frames_sent += 1
             self._play_end = max(self._play_end, now) + FRAME_SECONDS
         return ulaw[usable:]
+
+
+class TextPlayback:
+    """Playback for a text transport (Gather, chat): a sentence is heard once sent, nothing can cut it."""
+
+    def __init__(self, transport: Transport, clock: Callable[[], float] = time.monotonic) -> None:
+        self._transport = transport
+        self._clock = clock
+        self._pending: list[str] = []
+        self.idle_since = clock()
+
+    def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        await self.flush()
+
+    async def flush(self) -> None:
+        pending, self._pending = self._pending, []
+        for text in pending:
+            await self._transport.send_text(text)
+
+    def say(
+        self, text: str, *, reply: int | None, on_first_frame: Callable[[float], None] | None = None
+    ) -> None:
+        if on_first_frame is not None:
+            on_first_frame(self._clock())
+        self._pending.append(text)
+
+    @property
+    def speaking(self) -> bool:
+        return False
+
+    async def wait_played(self, within: float) -> bool:
+        await self.flush()
+        return True
+
+    def remaining_seconds(self) -> float:
+        return 0.0
+
+    def playing_replies(self) -> set[int | None]:
+        return set()
+
+    def interrupt(self, *, send_clear: bool = True) -> list[CutOff]:
+        return []
+
+    def mark_reached(self, name: str) -> None:
+        pass
+
+
+Playback = AudioPlayback | TextPlayback

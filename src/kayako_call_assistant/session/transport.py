@@ -1,0 +1,82 @@
+"""The port between a call session and whatever carries the call (Twilio Media Streams, Twilio Gather, the
+`kca chat` terminal, a browser softphone).
+
+A transport only moves data: it hands the session what the caller did (``receive``) and carries out what
+the session decides (audio or text out, ``clear``, marks, transfer, hang-up). Every decision about turns,
+interruptions, fillers, transfers and hang-ups is the session's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class CallerAudio:
+    """Caller audio: 8 kHz μ-law, any length (the session cuts it into 20 ms frames)."""
+
+    ulaw: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class CallerText:
+    """A caller utterance already in words (Gather's speech result, a typed chat line)."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallerKey:
+    digit: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallerSilent:
+    """The transport itself timed the caller out (Gather's empty result, an empty chat line)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MarkPlayed:
+    """The caller's side has played the audio up to the mark named ``name``."""
+
+    name: str
+
+
+Inbound = CallerAudio | CallerText | CallerKey | CallerSilent | MarkPlayed
+
+
+class Transport(Protocol):
+    """One call's connection. ``audio``: the session speaks through ``send_audio`` (and marks and
+    ``clear``); otherwise through ``send_text``, and a sentence sent counts as heard."""
+
+    @property
+    def audio(self) -> bool: ...
+
+    async def receive(self) -> Inbound | None:
+        """The next thing the caller did; None when the connection is over (the caller hung up, the stream
+        ended, the script ran out)."""
+        ...
+
+    async def send_audio(self, ulaw: bytes) -> None:
+        """One 20 ms frame of 8 kHz μ-law."""
+        ...
+
+    async def send_text(self, text: str) -> None: ...
+
+    async def send_mark(self, name: str) -> None:
+        """Ask to be told (``MarkPlayed``) when everything sent so far has been played."""
+        ...
+
+    async def clear(self) -> None:
+        """Drop the audio sent but not yet played."""
+        ...
+
+    async def transfer(self, *, case_id: int | None, reason: str, announcement: str) -> bool:
+        """Hand the call to a person; False when that could not be done (the session then says so).
+        ``announcement`` is what the caller hears while connected."""
+        ...
+
+    async def hang_up(self, *, reason: str) -> None:
+        """End the call on our side; ``receive`` returns None afterwards."""
+        ...
