@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import html
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -318,3 +320,12 @@ class CallStart:
     from_number: str | None = None
     to_number: str | None = None
     caller_attestation: str | None = None  # see CallRecord.caller_attestation; only from a signed source
+
+
+def append_delivery_notes(contents_html: str, notes: Sequence[str]) -> str:
+    """The case body with a "Delivery notes" section listing what was changed to get Kayako to accept it
+    (an identity dropped, the anonymous requester, another channel), so an agent sees it on the case."""
+    if not notes:
+        return contents_html
+    items = "".join(f"<li>{html.escape(note)}</li>" for note in notes)
+    return f"{contents_html}\n<h3>Delivery notes</h3>\n<ul>{items}</ul>"

@@ -200,17 +200,33 @@ class AdminTokens(Protocol):
 class CallStore(Protocol):
     async def create_call(self, call: CallRecord) -> None: ...
 
-    async def update_call(self, call: CallRecord) -> None:
-        """Write the call's scalar fields (outcome, times, case, contact, usage, cost)."""
+    async def update_call(self, call: CallRecord) -> bool:
+        """Write the call's scalar fields (outcome, times, case, contact, usage, cost) as the call flow owns
+        them: a finalized call's end, outcome and cost are never changed, a stored case id never blanked,
+        a case status another writer set never overwritten. True when this write finalized the call (set
+        its ``ended_at`` from empty): exactly one writer, in any process, ever gets True for a call."""
+        ...
+
+    async def set_case(self, call_id: str, case_id: int, case_status: str | None) -> None:
+        """The case delivered for the call (the outbox's write: only these columns)."""
+        ...
+
+    async def set_case_status(self, case_id: int, status: str) -> int:
+        """Kayako's status of a case on every call that opened it (the webhooks' write); how many calls."""
+        ...
+
+    async def unfinished_calls(self, idle_since: dt.datetime, limit: int = 100) -> list[CallRecord]:
+        """Calls never finalized whose row has not changed since ``idle_since`` (stream or process gone)."""
         ...
 
     async def add_turn(self, call_id: str, turn: Turn) -> None: ...
 
     async def save_progress(
         self, call: CallRecord, turns: Sequence[Turn], flow_state: dict[str, Any]
-    ) -> None:
-        """``turns`` (as ``add_turn``), the call's fields (as ``update_call``) and its flow state, in one
-        transaction: what a turn changed is stored together, and many calls share one database."""
+    ) -> bool:
+        """``turns`` (as ``add_turn``), the call's fields (as ``update_call``, same guards, same result) and
+        its flow state, in one transaction: what a turn changed is stored together, and many calls share
+        one database."""
         ...
 
     async def get_call(self, call_id: str) -> CallRecord | None: ...

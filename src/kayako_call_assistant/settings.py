@@ -221,6 +221,17 @@ class Settings(BaseSettings):
     outbox_max_attempts: int = Field(
         50, ge=1, description="Delivery attempts before a case is marked dead (an operator can requeue it)."
     )
+    call_sweep_idle_minutes: float = Field(
+        30.0,
+        gt=0,
+        description=(
+            "A call not finalized whose record has not changed for this long is finished from the database "
+            "(its case filed, its outcome set): its stream or its process is gone."
+        ),
+    )
+    call_sweep_interval_seconds: float = Field(
+        60.0, gt=0, description="How often (and at start) the server looks for such calls."
+    )
     outbox_lease_seconds: float = Field(
         60.0,
         ge=3.0,

@@ -164,6 +164,7 @@ async def test_two_failed_answers_try_the_next_article_then_escalate(stores: Sql
             "no",
             *CONTACT,
             "four one five five five five zero one nine nine",
+            "yes",
         ],
     )
     assert "choose Forgot password." in spoken and "Let me try another way." in spoken
@@ -415,7 +416,7 @@ async def test_any_worker_can_continue_a_call_from_its_stored_state(stores: SqlS
 
 async def test_chat_script_result_has_the_documented_json_shape(stores: SqlStores) -> None:
     script = parse_script((SCRIPTS / "escalated.txt").read_text(encoding="utf-8") + "\n\n")
-    assert script[0].startswith("my invoice") and len(script) == 5
+    assert script[0].startswith("my invoice") and len(script) == 6
     flow, _actions, _spoken = await converse(service_for(stores, MemoryHelpDesk()), script)
     result = json.loads(json.dumps(chat_result(flow)))
     assert set(result) == {"call_id", "outcome", "case_id", "escalation_reason", "transcript"}

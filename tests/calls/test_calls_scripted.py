@@ -24,6 +24,7 @@ CONTACT = [
     "sam dot lee at example dot com",
     "yes",
     "four one five five five five zero one nine nine",
+    "yes",
 ]
 SCRIPTS = {
     "resolved": ["how do I reset my password", "yes, that worked, thanks"],
@@ -32,7 +33,7 @@ SCRIPTS = {
     "no_article": ["my printer is jammed and shows error e forty seven", *CONTACT],
     "email_correction": [
         "let me speak to an agent", "John Smith", "john dot smith at gmail dot com", "no",
-        "j o n dot smith at gmail dot com", "yes", "four one five five five five zero one two three",
+        "j o n dot smith at gmail dot com", "yes", "four one five five five five zero one two three", "yes",
     ],
     "silence": [SILENCE, SILENCE, SILENCE],
     "silence_after_problem": ["my printer is jammed and shows error e forty seven", SILENCE, SILENCE, SILENCE],
@@ -42,12 +43,12 @@ SCRIPTS = {
     "answered_then_hang_up": ["how do I reset my password"],
     "email_for_name": [
         "let me speak to an agent", "sure it's j o n dot b r e w e r at gmail dot com", "that's correct",
-        "Jon Brewer", "four one five five five five zero one two three",
+        "Jon Brewer", "four one five five five five zero one two three", "yes",
     ],
     "details_up_front": [
         "my email is sam dot lee at example dot com and I need to speak to a person",
         "no wait, it's sam dot li at example dot com", "yes", "no thanks",
-        "four one five five five five zero one nine nine",
+        "four one five five five five zero one nine nine", "yes",
     ],
 }  # fmt: skip
 
@@ -59,7 +60,9 @@ async def _lines(lines: list[str]) -> AsyncIterator[str]:
 
 @pytest.fixture(params=["local", "openai"])
 async def runtime(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[tuple[Runtime, str]]:
-    config = MockConfig(strict=True)
+    config = MockConfig(
+        strict=True, help_center="stackfaq"
+    )  # the scripts ask StackFAQ's questions (Gmail, ...)
     async with (
         serve_in_background(create_mock_app(config)) as mock,
         serve_in_background(create_openai_app()) as ai,

@@ -16,7 +16,8 @@ from kayako_call_assistant.servers import serve_in_background
 
 @pytest.fixture
 def mock_config() -> MockConfig:
-    return MockConfig(strict=True)
+    # The large help center (demo plus StackFAQ): pagination, sections and search need many articles.
+    return MockConfig(strict=True, help_center="stackfaq")
 
 
 @pytest.fixture

@@ -43,6 +43,8 @@ async def test_kayako_open_cases_exclude_completed_and_closed(api: KayakoApi) ->
     closed = await helpdesk.get_case(open_cases[0].id)
     assert closed is not None
     assert closed.status == "Closed"
+    assert closed.requester_id == jane.id  # whose case it is: status is told only to its requester
+    assert all(c.requester_id == jane.id for c in open_cases)
 
 
 async def test_kayako_case_for_a_found_requester(api: KayakoApi) -> None:

@@ -15,7 +15,8 @@ from kayako_call_assistant.servers import serve_in_background
 
 @pytest.fixture
 def mock_config() -> MockConfig:
-    return MockConfig()
+    # The large help center (demo plus StackFAQ): pagination, sections and search need many articles.
+    return MockConfig(help_center="stackfaq")
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ async def test_kayako_mock_seeded_help_center_is_organised(served: Served) -> No
         await served.http.get(f"{served.api}/sections", params={"limit": 200, "include": "locale_field"})
     ).json()
     categories = (
-        await served.http.get(f"{served.api}/categories", params={"include": "locale_field"})
+        await served.http.get(f"{served.api}/categories", params={"limit": 200, "include": "locale_field"})
     ).json()
     section_ids = {s["id"] for s in sections["data"]}
     category_ids = {c["id"] for c in categories["data"]}
@@ -27,15 +27,15 @@ async def test_kayako_mock_seeded_help_center_is_organised(served: Served) -> No
     assert {s["category"]["id"] for s in sections["data"]} <= category_ids
     assert len(section_ids) >= 5
     titles = {s["titles"][0]["translation"]: s for s in sections["data"]}
-    assert {"Your account", "Gmail", "Facebook"} <= set(titles)
+    assert {"Signing in", "Gmail", "Facebook"} <= set(titles)
     assert sum(s["total_articles"] for s in sections["data"]) == articles["total_count"]
-    account = titles["Your account"]
+    account = titles["Signing in"]
     in_account = (
         await served.http.get(
             f"{served.api}/articles", params={"section_id": account["id"], "include": "locale_field"}
         )
     ).json()
-    assert in_account["total_count"] == 8
+    assert in_account["total_count"] == 3
     reset = next(
         a for a in in_account["data"] if a["titles"][0]["translation"] == "How do I reset my password?"
     )
@@ -104,7 +104,7 @@ async def test_kayako_mock_article_writes_and_drafts(served: Served, agent: dict
 
 
 async def test_kayako_mock_file_database_survives_a_restart(tmp_path: Path) -> None:
-    config = MockConfig(database=str(tmp_path / "mock.sqlite3"))
+    config = MockConfig(database=str(tmp_path / "mock.sqlite3"), help_center="stackfaq")
     async with serve_in_background(create_app(config)) as url, httpx.AsyncClient() as http:
         created = await http.post(
             f"{url}/api/v1/users", json={"full_name": "Kept", "role_id": 4, "email": "kept@example.com"},
@@ -118,7 +118,7 @@ async def test_kayako_mock_file_database_survives_a_restart(tmp_path: Path) -> N
         )  # fmt: skip
         assert found.json()["total_count"] == 1
         articles = (await http.get(f"{url}/api/v1/articles")).json()
-        assert articles["total_count"] == 133  # seeded once, not again on restart
+        assert articles["total_count"] == 46 + 125  # seeded once, not again on restart
 
 
 async def test_kayako_mock_without_seed_is_empty() -> None:
@@ -127,3 +127,16 @@ async def test_kayako_mock_without_seed_is_empty() -> None:
         assert articles.json()["total_count"] == 0
         login = await http.get(f"{url}/api/v1/me", auth=("agent@example.com", "mock-password"))
         assert login.status_code == 401
+
+
+async def test_kayako_mock_default_help_center_is_the_acme_home_demo() -> None:
+    async with serve_in_background(create_app(MockConfig())) as url, httpx.AsyncClient() as http:
+        articles = (await http.get(f"{url}/api/v1/articles", params={"limit": 200})).json()
+        categories = (await http.get(f"{url}/api/v1/categories", params={"include": "locale_field"})).json()
+        found = await http.get(
+            f"{url}/api/v1/helpcenter/search",
+            params={"query": "track my order", "in": "ARTICLES", "locale": "en-us"},
+        )
+    assert articles["total_count"] == 46
+    assert len(categories["data"]) == 6
+    assert found.json()["data"][0]["title"] == "How do I track my order?"

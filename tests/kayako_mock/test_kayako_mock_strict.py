@@ -129,3 +129,12 @@ async def test_strict_mock_ignores_the_tag_filter_but_honours_legacy_ids(strict:
         f"{strict.api}/cases", params={"legacy_ids": "legacy-two"}, headers=agent
     )
     assert [c["legacy_id"] for c in by_legacy.json()["data"]] == ["legacy-two"]
+
+
+def test_kca_kayako_mock_has_a_strict_switch() -> None:
+    from typer.testing import CliRunner
+
+    from kayako_call_assistant.cli.main import app
+
+    result = CliRunner().invoke(app, ["kayako-mock", "--help"])
+    assert result.exit_code == 0 and "--strict" in result.output

@@ -125,7 +125,7 @@ async def test_sync_from_the_mock_kayako_over_http() -> None:
         )
         async with build_helpdesk(settings) as helpdesk:
             kb = KnowledgeBase(helpdesk, answer_threshold=THRESHOLD)
-            assert await kb.sync() >= 100
+            assert await kb.sync() == 46  # the demo help center
             hits = await kb.search("how do I reset my password")
     assert "password" in hits[0].passage.title.lower()
     assert hits[0].relevance >= THRESHOLD

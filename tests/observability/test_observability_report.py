@@ -29,6 +29,7 @@ async def _seed(url: str) -> None:
         ("b", CallOutcome.ESCALATED, "handoff_request", 120),
         ("c", CallOutcome.TRANSFERRED, "no_relevant_article", 300),
         ("d", CallOutcome.RESOLVED, None, 30),
+        ("e", CallOutcome.ANSWERED, None, 127.5),  # answered, never confirmed: not in the resolution rate
     ]
     for index, (call_id, outcome, reason, seconds) in enumerate(specs):
         start = T0 + dt.timedelta(hours=index)
@@ -54,7 +55,7 @@ def test_report_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     result = CliRunner().invoke(app, ["report", "--json"])
     assert result.exit_code == 0, result.stdout
     report = json.loads(result.stdout)
-    assert report["calls"] == 4 and report["finished"] == 4
+    assert report["calls"] == 5 and report["finished"] == 5
     assert report["resolution_rate"] == 0.5
     assert report["escalation_reasons"] == {"handoff_request": 1, "no_relevant_article": 1}
     assert report["average_duration_seconds"] == 127.5
@@ -62,4 +63,4 @@ def test_report_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert report["average_turn_latency_seconds"] == 0.5
     assert report["cost_per_call_usd"] == 1.5  # 1M input tokens at $1 + 1 minute at $0.5
     since = CliRunner().invoke(app, ["report", "--json", "--since", (T0 + dt.timedelta(hours=2)).isoformat()])
-    assert json.loads(since.stdout)["calls"] == 2
+    assert json.loads(since.stdout)["calls"] == 3

@@ -202,6 +202,10 @@ def _was_heard(prompt: str, heard: str) -> bool:
     return bool(asked) and len(said) >= len(asked) and said[-len(asked) :] == asked
 
 
+def _read_back_phone(phone: str) -> str:
+    return f"I have {spell_out_digits(_digits(phone))}. Is that right?"
+
+
 def _read_back_email(email: str, *, ask: bool = True) -> str:
     return f"I have {speak_email(email)}." + (" Is that right?" if ask else "")
 
@@ -1000,9 +1004,13 @@ class CallFlow:
         elif state is CallState.CONFIRMING_PHONE:
             offered = memory.pending_phone or self._call.from_number
             if found.phone and found.phone != offered:
-                contact.phone, memory.pending_phone = found.phone, None
+                # Another number, or a correction: read it back too.
+                memory.pending_phone = found.phone
                 self._keep_details(found, except_="phone")
-                yield Say(f"Thanks, I have {spell_out_digits(_digits(found.phone))}.")
+                again = self._give_up_or_retry("phone", _read_back_phone(found.phone))
+                if again is not None:
+                    yield again
+                    return
             elif u.intent is Intent.AFFIRM or (u.intent is not Intent.DENY and explicit_yes(text)):
                 contact.phone, memory.pending_phone = offered, None
                 self._keep_details(found, except_="phone")
@@ -1019,9 +1027,11 @@ class CallFlow:
         elif state is CallState.COLLECTING_PHONE:
             self._keep_details(found, except_="phone")
             if found.phone:
-                contact.phone, memory.pending_phone = found.phone, None
-                yield Say(f"Thanks, I have {spell_out_digits(_digits(found.phone))}.")
-            elif u.intent in (Intent.DENY, Intent.DONT_KNOW):
+                memory.pending_phone = found.phone
+                self._go(CallState.CONFIRMING_PHONE, "phone_heard", u)
+                yield self._prompt(_read_back_phone(found.phone))
+                return
+            if u.intent in (Intent.DENY, Intent.DONT_KNOW):
                 memory.skipped.append("phone")
                 yield Say(phrases.NO_PROBLEM)
             elif not (found.email or found.name):
@@ -1037,6 +1047,8 @@ class CallFlow:
         """Build the case and store it in the outbox: from here on nothing can lose it."""
         key = idempotency_key_for(self._call.call_id)
         contact = self._call.contact
+        if not contact.phone and self.memory.pending_phone:
+            contact.phone = self.memory.pending_phone  # said but not yet confirmed: better than nothing
         if not contact.phone and not contact.email and self._call.from_number:
             contact.phone = self._call.from_number  # the caller ID is better than no way to reach them
         request = CaseRequest(

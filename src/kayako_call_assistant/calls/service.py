@@ -8,7 +8,7 @@ from datetime import datetime
 
 import structlog
 
-from ..domain import CallRecord, CallStart, utcnow
+from ..domain import CallOutcome, CallRecord, CallStart, utcnow
 from ..ports import CallStore, HelpDesk, LanguageEngine, OutboxStore, Retriever
 from ..tickets.case_builder import CaseBuilder
 from ..tickets.outbox import OutboxWorker
@@ -81,6 +81,36 @@ class CallService:
             caller_id_withheld=bool(start.from_number) and call.from_number is None,
         )
         return flow
+
+    async def finalize_stale(self, idle_since: datetime, limit: int = 100) -> int:
+        """Finish the calls nobody will finish: never finalized, and their row untouched since
+        ``idle_since`` (the stream ended or the process serving it died before the status callback did
+        its work). Each is finished as a hang-up from its stored state, which files the case of an
+        unresolved call; a call without a state (it died before its greeting) is closed as abandoned.
+        Safe beside live workers and other sweepers: the store's conditional finalization lets only one
+        writer finish a call. Returns how many calls were finished."""
+        finished = 0
+        for stale in await self._calls.unfinished_calls(idle_since, limit):
+            try:
+                flow = await self.resume(stale.call_id)
+                if flow is not None:
+                    await flow.hung_up()
+                else:
+                    stale.outcome = CallOutcome.ABANDONED
+                    stale.ended_at = self._deps.clock()
+                    await self._calls.update_call(stale)
+            except Exception:
+                # One broken call must not stop the sweep; it is tried again next round.
+                log.exception("call.sweep_failed", call_id=stale.call_id)
+                continue
+            finished += 1
+            log.warning(
+                "call.finalized_by_sweep",
+                call_id=stale.call_id,
+                external_id=stale.external_id,
+                last_update_before=idle_since.isoformat(),
+            )
+        return finished
 
     async def resume(self, call_id: str) -> CallFlow | None:
         """The flow of a call in progress, as the last worker that served it left it (Gather mode)."""

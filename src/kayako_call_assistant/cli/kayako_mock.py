@@ -12,7 +12,7 @@ from ..kayako_mock.app import create_app
 from ..kayako_mock.config import MockConfig
 
 
-def kayako_mock_command(
+def kayako_mock_command(  # noqa: PLR0917  (typer options)
     host: Annotated[str, typer.Option(help="Bind address.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8100,
     db: Annotated[
@@ -25,9 +25,19 @@ def kayako_mock_command(
             "--strict", help="Strictest reading of the API reference (channel_id required, E.164 phones, …)."
         ),
     ] = False,
+    help_center: Annotated[
+        str, typer.Option("--help-center", help="`demo` (Acme Home) or `stackfaq` (demo plus StackFAQ).")
+    ] = "demo",
 ) -> None:
     """Run a Kayako API v1 mock (agent: agent@example.com / mock-password) at http://HOST:PORT/api/v1."""
-    config = MockConfig(database=str(db) if db else ":memory:", seed=seed, strict=strict)
+    config = MockConfig.model_validate(
+        {
+            "database": str(db) if db else ":memory:",
+            "seed": seed,
+            "strict": strict,
+            "help_center": help_center,
+        }
+    )
     typer.echo(
         f"Kayako mock at http://{host}:{port}/api/v1 (admin API at /_mock, agent {config.agent_email})"
     )

@@ -9,8 +9,7 @@ from typing import Literal
 
 import structlog
 
-from ..domain import CaseDraft, CaseInfo, ContactDetails, HelpArticle, Person
-from ..tickets.case_builder import append_delivery_notes
+from ..domain import CaseDraft, CaseInfo, ContactDetails, HelpArticle, Person, append_delivery_notes
 from .errors import KayakoNotFound, KayakoValidationError
 from .resources import Case, KayakoApi, User, ref_id
 
@@ -135,7 +134,11 @@ class KayakoHelpDesk:
         status = await self.api.status_of(case)
         updated: dt.datetime | None = case.updated_at or case.created_at
         return CaseInfo(
-            id=case.id, subject=case.subject, status=status.label if status else "", updated_at=updated
+            id=case.id,
+            subject=case.subject,
+            status=status.label if status else "",
+            updated_at=updated,
+            requester_id=ref_id(case.requester),  # whose case it is: the call tells status only to them
         )
 
 

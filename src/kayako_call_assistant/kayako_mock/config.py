@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from .faults import FaultSettings
@@ -32,6 +34,11 @@ class MockConfig(FaultSettings):
             "identities validated (E.164 phones, well-formed emails), filters whose effect the client "
             "could not rely on (`tags` on case lists, `email`/`number` on identity lists) ignored."
         ),
+    )
+    help_center: Literal["demo", "stackfaq"] = Field(
+        "demo",
+        description="`demo`: the Acme Home help center written for the project (46 articles); `stackfaq`: "
+        "those plus the 125 StackFAQ threads (the retrieval benchmark's articles).",
     )
 
     def fault_settings(self) -> FaultSettings:

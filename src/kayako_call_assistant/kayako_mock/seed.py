@@ -1,9 +1,12 @@
 """The sample help desk an empty mock starts with.
 
-Help center: every StackFAQ thread (``data/stackfaq.json``, CC BY-SA 3.0, see ``data/README.md``) as one
-published article, grouped into sections and categories by the product named in its title, plus a
-"Your account" section of original articles. Configuration mirrors a new Kayako instance (statuses,
-priorities, types, roles, channels); users and cases give a client something to find.
+Help center (``MockConfig.help_center``): ``demo``, the default, is the help center of a believable product,
+Acme Home (smart cameras, an app and a subscription), written for this project (``data/demo_help_center.json``:
+accounts, billing, orders, shipping, returns, devices, privacy, troubleshooting), so that demos make sense.
+``stackfaq`` adds every StackFAQ thread (``data/stackfaq.json``, CC BY-SA 3.0, see ``data/README.md``) as one
+published article, grouped into sections and categories by the product named in its title: the retrieval
+benchmark's help center, and a large one for pagination. Configuration mirrors a new Kayako instance
+(statuses, priorities, types, roles, channels); users and cases give a client something to find.
 """
 
 from __future__ import annotations
@@ -51,76 +54,6 @@ SECTIONS: list[tuple[str, str, tuple[str, ...]]] = [
     ("Other web apps", "Other", ()),
 ]
 
-ACCOUNT_SECTION, ACCOUNT_CATEGORY = "Your account", "Getting started"
-ACCOUNT_ARTICLES: list[tuple[str, str]] = [
-    (
-        "How do I reset my password?",
-        "<p>If you forgot your password or want a new one, you can reset it yourself in a minute.</p>"
-        "<h2>Reset a forgotten password</h2><ol><li>Open the sign-in page and choose <b>Forgot password</b>."
-        "</li><li>Enter the email address of your account and choose <b>Send reset link</b>.</li>"
-        "<li>Open the email we send you (check your spam folder if it is not there within five minutes).</li>"
-        "<li>Choose <b>Reset password</b>, type a new password twice and save it.</li></ol>"
-        "<h2>If the link has expired</h2><p>Reset links work for 24 hours and only once. Request a new link "
-        "and use the most recent email.</p><h2>Still locked out?</h2><p>After five wrong attempts your "
-        "account is locked for 15 minutes. Wait, then try again, or contact support.</p>",
-    ),
-    (
-        "How do I change the email address on my account?",
-        "<p>You can change the email address you sign in with at any time.</p><h2>Change your email</h2>"
-        "<ol><li>Sign in and open <b>Settings</b> → <b>Profile</b>.</li><li>Choose <b>Change email</b> and "
-        "enter the new address.</li><li>Confirm with your current password.</li><li>Open the confirmation "
-        "email sent to the new address and choose <b>Confirm</b>.</li></ol><p>Until you confirm, the old "
-        "address keeps working. Invoices go to the new address from the next billing date.</p>",
-    ),
-    (
-        "How do I turn on two-factor authentication?",
-        "<p>Two-factor authentication asks for a code from your phone whenever you sign in on a new "
-        "device.</p><h2>Turn it on</h2><ol><li>Open <b>Settings</b> → <b>Security</b>.</li><li>Choose "
-        "<b>Enable two-factor authentication</b>.</li><li>Scan the QR code with an authenticator app.</li>"
-        "<li>Enter the six-digit code the app shows and save your backup codes somewhere safe.</li></ol>"
-        "<h2>Lost your phone?</h2><p>Sign in with one of your backup codes, then set up the new phone. "
-        "Without backup codes, contact support to verify your identity.</p>",
-    ),
-    (
-        "How do I update my billing details?",
-        "<p>Account owners can change the card and the invoice address.</p><h2>Update your card</h2><ol>"
-        "<li>Open <b>Settings</b> → <b>Billing</b>.</li><li>Choose <b>Payment method</b> → <b>Replace card"
-        "</b>.</li><li>Enter the new card details and save.</li></ol><p>The next invoice is charged to the "
-        "new card. If a payment failed, we retry it within 24 hours of the change.</p><h2>Change the invoice "
-        "address or VAT number</h2><p>Edit them under <b>Billing</b> → <b>Invoice details</b>; they apply "
-        "to future invoices.</p>",
-    ),
-    (
-        "How do I cancel my subscription?",
-        "<p>You can cancel whenever you like; you keep access until the end of the period you paid for.</p>"
-        "<h2>Cancel</h2><ol><li>Open <b>Settings</b> → <b>Billing</b> → <b>Subscription</b>.</li><li>Choose "
-        "<b>Cancel subscription</b> and tell us why (optional).</li><li>Confirm. You receive an email "
-        "confirmation.</li></ol><p>Annual plans are refunded pro rata within 30 days of renewal. Your data "
-        "is kept for 60 days after the subscription ends, so you can come back or export it.</p>",
-    ),
-    (
-        "How do I export my data?",
-        "<p>You can download everything in your account as a ZIP file of CSV and JSON files.</p><h2>Export"
-        "</h2><ol><li>Open <b>Settings</b> → <b>Privacy</b> → <b>Export data</b>.</li><li>Choose what to "
-        "include and select <b>Start export</b>.</li><li>When the export is ready we email you a download "
-        "link; it works for seven days.</li></ol><p>Large accounts can take up to an hour.</p>",
-    ),
-    (
-        "How do I invite a teammate?",
-        "<p>Owners and admins can invite people to join the account.</p><h2>Send an invitation</h2><ol><li>"
-        "Open <b>Settings</b> → <b>Team</b>.</li><li>Choose <b>Invite</b>, enter their email address and "
-        "pick a role.</li><li>They get an email with a link that is valid for 7 days.</li></ol><p>Each "
-        "invited person uses one seat of your plan once they accept.</p>",
-    ),
-    (
-        "When can I contact support?",
-        "<p>Our support team answers phone calls and email Monday to Friday, 8 am to 8 pm Eastern time, "
-        "and Saturday 10 am to 4 pm.</p><h2>Fastest way to reach us</h2><p>Call the support line or open a "
-        "request from the help center. Urgent outages are handled around the clock.</p><p>Have your account "
-        "email ready: we use it to find your account.</p>",
-    ),
-]
-
 CUSTOMERS: list[tuple[str, str, str]] = [
     ("Jane Doe", "jane.doe@example.com", "+14155550100"),
     ("John Smith", "john.smith@example.com", "+14155550101"),
@@ -138,6 +71,13 @@ CASES: list[tuple[int, str, str, int, int, int, list[str]]] = [
     (3, "Password reset email never arrives", "I requested a reset link three times.", STATUS_NEW, 3, 3,
      ["login"]),
 ]  # fmt: skip
+
+
+def load_demo_help_center() -> list[dict[str, str]]:
+    """The demo articles: ``category``, ``section``, ``title``, ``body_html``, in display order."""
+    raw = resources.files(__package__).joinpath("data/demo_help_center.json").read_text(encoding="utf-8")
+    articles: list[dict[str, str]] = json.loads(raw)["articles"]
+    return articles
 
 
 def load_stackfaq() -> list[dict[str, Any]]:
@@ -159,7 +99,7 @@ def seed(store: Store, config: MockConfig) -> None:
     with store.transaction():
         _configuration(store)
         agent = _people(store, config)
-        _help_center(store, agent)
+        _help_center(store, agent, stackfaq=config.help_center == "stackfaq")
     log.info("kayako_mock.seeded", articles=len(store.find("article")))
 
 
@@ -231,11 +171,14 @@ def _people(store: Store, config: MockConfig) -> int:
     return int(agent["id"])
 
 
-def _help_center(store: Store, author_id: int) -> None:
+def _help_center(store: Store, author_id: int, *, stackfaq: bool) -> None:
     now = iso()
     categories: dict[str, int] = {}
     sections: dict[str, int] = {}
-    plan = [(ACCOUNT_SECTION, ACCOUNT_CATEGORY), *((s, c) for s, c, _ in SECTIONS)]
+    demo = load_demo_help_center()
+    plan = list(dict.fromkeys((a["section"], a["category"]) for a in demo))
+    if stackfaq:
+        plan += [(s, c) for s, c, _ in SECTIONS]
     for order, (section_name, category_name) in enumerate(plan, start=1):
         if category_name not in categories:
             category = store.insert(
@@ -253,8 +196,8 @@ def _help_center(store: Store, author_id: int) -> None:
         )  # fmt: skip
         sections[section_name] = int(section["id"])
 
-    articles = [(ACCOUNT_SECTION, title, body) for title, body in ACCOUNT_ARTICLES]
-    for thread in load_stackfaq():
+    articles = [(a["section"], a["title"], a["body_html"]) for a in demo]
+    for thread in load_stackfaq() if stackfaq else []:
         answers = thread["answer"] if isinstance(thread["answer"], list) else [thread["answer"]]
         body = "".join(f"<p>{html.escape(str(a))}</p>" for a in answers if a)
         title = str(thread["question"])

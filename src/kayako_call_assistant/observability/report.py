@@ -85,9 +85,11 @@ async def build_report(
     finished = [call for call in records if call.outcome is not CallOutcome.IN_PROGRESS]
     report.finished = len(finished)
     report.outcomes = dict(Counter(call.outcome.value for call in records))
-    if finished:
-        resolved = sum(1 for call in finished if call.outcome is CallOutcome.RESOLVED)
-        report.resolution_rate = round(resolved / len(finished), 4)
+    # A call that ended right after an answer, with no yes or no, counts neither for nor against the rate.
+    rated = [call for call in finished if call.outcome is not CallOutcome.ANSWERED]
+    if rated:
+        resolved = sum(1 for call in rated if call.outcome is CallOutcome.RESOLVED)
+        report.resolution_rate = round(resolved / len(rated), 4)
     report.escalation_reasons = dict(Counter(c.escalation_reason for c in records if c.escalation_reason))
     durations = [c.duration_seconds for c in finished if c.duration_seconds is not None]
     if durations:

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import RowMapping, select, update
+from sqlalchemy import RowMapping, case, func, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -81,6 +81,9 @@ def _turn_from_row(row: RowMapping) -> Turn:
     )
 
 
+# Written once, by the write that finalizes the call (its ``ended_at`` from NULL).
+_FINAL_COLUMNS = ("ended_at", "duration_seconds", "outcome", "cost_usd")
+
 # Every column but the (possibly large) flow state, which only load_flow_state reads.
 _CALL_COLUMNS = [column for column in calls.c if column.name != "flow_state"]
 
@@ -109,10 +112,41 @@ class SqlCallStore:
                 f"call {call.call_id!r} (external id {call.external_id!r}) is already stored"
             ) from error
 
-    async def update_call(self, call: CallRecord) -> None:
-        """Write the scalar fields. ``case_status`` is written only when set: Kayako webhooks keep it in step,
-        and a call flow holding an older copy of the record must not blank it."""
-        await self._write(call, (), {})
+    async def update_call(self, call: CallRecord) -> bool:
+        """See ``ports.CallStore.update_call``."""
+        return await self._write(call, (), {})
+
+    async def set_case(self, call_id: str, case_id: int, case_status: str | None) -> None:
+        statement = (
+            update(calls)
+            .where(calls.c.call_id == call_id, or_(calls.c.case_id.is_(None), calls.c.case_id == case_id))
+            .values(
+                case_id=case_id,
+                case_status=func.coalesce(calls.c.case_status, case_status),  # a webhook's status stays
+                updated_at=utcnow(),
+            )
+        )
+        async with self._engine.begin() as conn:
+            await conn.execute(statement)
+
+    async def set_case_status(self, case_id: int, status: str) -> int:
+        statement = (
+            update(calls).where(calls.c.case_id == case_id).values(case_status=status, updated_at=utcnow())
+        )
+        async with self._engine.begin() as conn:
+            result = await conn.execute(statement)
+        return int(result.rowcount)
+
+    async def unfinished_calls(self, idle_since: dt.datetime, limit: int = 100) -> list[CallRecord]:
+        statement = (
+            select(*_CALL_COLUMNS)
+            .where(calls.c.ended_at.is_(None), calls.c.updated_at < idle_since)
+            .order_by(calls.c.updated_at)
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(statement)).mappings().all()
+        return [_call_from_row(row) for row in rows]
 
     async def add_turn(self, call_id: str, turn: Turn) -> None:
         """Store a turn; a turn with the same ``seq`` replaces the stored one (a barge-in shortens it)."""
@@ -121,19 +155,42 @@ class SqlCallStore:
 
     async def save_progress(
         self, call: CallRecord, turns: Sequence[Turn], flow_state: dict[str, Any]
-    ) -> None:
-        await self._write(call, turns, {"flow_state": flow_state})
+    ) -> bool:
+        return await self._write(call, turns, {"flow_state": flow_state})
 
-    async def _write(self, call: CallRecord, turns: Sequence[Turn], extra: dict[str, Any]) -> None:
+    async def _write(self, call: CallRecord, turns: Sequence[Turn], extra: dict[str, Any]) -> bool:
+        """The flow's columns, guarded against the other writers (see ``ports.CallStore.update_call``).
+
+        Each writer reads the row at its own time; rather than a version check that would make the flow
+        retry a whole turn, the columns other writers own are merged in SQL: the finalization is a
+        conditional UPDATE (``ended_at IS NULL``) whose row count says who made it, and after it the end,
+        outcome, duration and cost keep their values; ``case_id`` is only ever filled, ``case_status`` only
+        written when empty (``set_case``/``set_case_status`` own it).
+        """
         values = _call_values(call) | {"updated_at": utcnow()} | extra
-        if call.case_status is not None:
-            values["case_status"] = call.case_status
+        final_values = {name: values.pop(name) for name in _FINAL_COLUMNS}
+        not_finished = calls.c.ended_at.is_(None)
+        for name, value in final_values.items():
+            values[name] = case((not_finished, literal(value, calls.c[name].type)), else_=calls.c[name])
+        values["case_id"] = func.coalesce(literal(call.case_id, calls.c.case_id.type), calls.c.case_id)
+        values["case_status"] = func.coalesce(
+            calls.c.case_status, literal(call.case_status, calls.c.case_status.type)
+        )
+        finalized = False
         async with self._engine.begin() as conn:
             for turn in turns:
                 await self._upsert_turn(conn, call.call_id, turn)
+            if call.ended_at is not None:
+                transition = await conn.execute(
+                    update(calls)
+                    .where(calls.c.call_id == call.call_id, not_finished)
+                    .values(**final_values, updated_at=utcnow())
+                )
+                finalized = transition.rowcount == 1
             result = await conn.execute(update(calls).where(calls.c.call_id == call.call_id).values(**values))
         if result.rowcount == 0:
             raise LookupError(f"no call {call.call_id!r} to update")
+        return finalized
 
     async def _upsert_turn(self, conn: AsyncConnection, call_id: str, turn: Turn) -> None:
         text = self._redact(turn.text) if self._redact is not None else turn.text

@@ -175,15 +175,6 @@ def case_html(request: CaseRequest, summary: str, summary_html: str | None = Non
     return "\n".join(parts)
 
 
-def append_delivery_notes(contents_html: str, notes: Sequence[str]) -> str:
-    """The case body with a "Delivery notes" section listing what was changed to get Kayako to accept it
-    (an identity dropped, the anonymous requester, another channel), so an agent sees it on the case."""
-    if not notes:
-        return contents_html
-    items = "".join(f"<li>{escape(note)}</li>" for note in notes)
-    return f"{contents_html}\n<h3>Delivery notes</h3>\n<ul>{items}</ul>"
-
-
 async def summarize_draft(payload: dict[str, Any], engine: LanguageEngine, usage: Usage) -> CaseDraft:
     """The draft stored in ``payload``, its subject and summary written by ``engine`` when they were
     deferred (``CaseBuilder(defer_summary=True)``). A failing engine leaves the fallback (the caller's first

@@ -23,9 +23,9 @@ from collections.abc import Callable
 
 import structlog
 
-from ..domain import CaseDraft, CaseInfo, ContactDetails, Usage, utcnow
+from ..domain import CaseDraft, CaseInfo, ContactDetails, Usage, append_delivery_notes, utcnow
 from ..ports import CallStore, HelpDesk, LanguageEngine, OutboxEntry, OutboxStore
-from .case_builder import append_delivery_notes, summarize_draft
+from .case_builder import summarize_draft
 from .requester import find_or_create_requester, usable_contact
 
 log = structlog.get_logger(__name__)
@@ -137,11 +137,7 @@ class OutboxWorker:
         if work.notes:
             await self._outbox.record_repairs(entry.idempotency_key, work.notes)
         await self._outbox.mark_delivered(entry.idempotency_key, case.id)
-        call = await self._calls.get_call(entry.call_id)
-        if call is not None and call.case_id != case.id:
-            call.case_id = case.id
-            call.case_status = case.status
-            await self._calls.update_call(call)
+        await self._calls.set_case(entry.call_id, case.id, case.status)  # only the case columns
         log.info(
             "outbox.delivered",
             call_id=entry.call_id,

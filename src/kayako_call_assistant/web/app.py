@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import hmac
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from pathlib import Path
@@ -23,6 +24,7 @@ from sqlalchemy import text
 from starlette.responses import Response
 
 from ..coordination import lease_for, run_while_leader
+from ..domain import utcnow
 from ..observability.metrics import refresh_outbox_gauges
 from ..storage import run_purge_schedule
 from ..telephony.router import Telephony, create_twilio_router
@@ -125,6 +127,10 @@ def create_app(runtime: Runtime, telephony: Telephony | None = None, drain: Drai
         async def outbox_depth() -> None:
             await refresh_outbox_gauges(runtime.stores.outbox)  # h/cases: pending and dead gauges
 
+        async def sweep_calls() -> None:  # h/cases: calls whose stream or process died are finished
+            idle = dt.timedelta(minutes=settings.call_sweep_idle_minutes)
+            await runtime.call_service.finalize_stale(utcnow() - idle)
+
         # deploy: jobs that must run once across replicas run under a lease (coordination.py); the knowledge
         # refresher keeps this replica's own in-memory index and runs everywhere.
         lease_redis = redis.from_url(settings.redis_url) if settings.redis_url else None
@@ -137,6 +143,12 @@ def create_app(runtime: Runtime, telephony: Telephony | None = None, drain: Drai
 
         tasks = [
             leased("outbox", runtime.outbox_worker.run),
+            leased(
+                "call-sweep",
+                lambda job_stop: _every(
+                    settings.call_sweep_interval_seconds, job_stop, sweep_calls, "call-sweep"
+                ),
+            ),
             asyncio.create_task(runtime.knowledge.run_refresher(stop), name="knowledge"),
             leased(
                 "webhooks",

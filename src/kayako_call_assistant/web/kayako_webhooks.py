@@ -55,11 +55,9 @@ class CallStatusUpdater:
         self._calls = calls
 
     async def on_case_status(self, case_id: int, status: str) -> None:
-        matching = await self._calls.calls_for_case(case_id)
-        for call in matching:
-            call.case_status = status
-            await self._calls.update_call(call)
-        log.info("kayako_webhook.case_status_applied", case_id=case_id, status=status, calls=len(matching))
+        # h/cases: one column-scoped UPDATE, never a whole row written back from an older read.
+        matching = await self._calls.set_case_status(case_id, status)
+        log.info("kayako_webhook.case_status_applied", case_id=case_id, status=status, calls=matching)
 
 
 class UnusablePayloadError(ValueError):
