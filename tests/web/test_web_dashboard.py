@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -15,6 +16,7 @@ from kayako_call_assistant.domain import CallChannel, CallOutcome, CallRecord, S
 from kayako_call_assistant.ports import OutboxEntry
 from kayako_call_assistant.servers import serve_in_background
 from kayako_call_assistant.storage import SqlStores, create_engine, upgrade
+from kayako_call_assistant.web.admin import create_admin_router
 from kayako_call_assistant.web.dashboard import (
     DashboardDeps,
     LoginRequired,
@@ -66,12 +68,12 @@ async def test_pages_need_a_valid_session_and_posts_need_csrf_and_origin(stores:
     async with serve_in_background(_app(stores, signer)) as url:
         host = url.removeprefix("http://")
         async with httpx.AsyncClient(base_url=url) as client:
-            response = await client.get("/admin/outbox")
+            response = await client.get("/admin/case-queue")
             assert response.status_code == 303
-            assert response.headers["location"] == "/admin/login?next=/admin/outbox"
+            assert response.headers["location"] == "/admin/login?next=/admin/case-queue"
 
             forged = Signer("another-secret").session_cookie("mallory")
-            response = await client.get("/admin/outbox", headers={"cookie": f"{COOKIE}={forged}"})
+            response = await client.get("/admin/case-queue", headers={"cookie": f"{COOKIE}={forged}"})
             assert response.status_code == 303
 
             response = await client.post(
@@ -98,7 +100,7 @@ async def test_pages_need_a_valid_session_and_posts_need_csrf_and_origin(stores:
             assert operator is not None and operator.name == "ops"
             cookie = {"cookie": f"{COOKIE}={session}"}
 
-            page = await client.get("/admin/outbox", headers=cookie)
+            page = await client.get("/admin/case-queue", headers=cookie)
             assert page.status_code == 200 and "call-c1" in page.text
             assert page.headers["content-security-policy"] == PAGE_CSP
             assert "<script>" not in page.text and " style=" not in page.text
@@ -106,17 +108,21 @@ async def test_pages_need_a_valid_session_and_posts_need_csrf_and_origin(stores:
             form = {"key": "call-c1", "csrf": operator.csrf}
             same_site = {**cookie, "origin": f"http://{host}"}
             refused = [
-                await client.post("/admin/outbox/requeue", data={**form, "csrf": "wrong"}, headers=same_site),
                 await client.post(
-                    "/admin/outbox/requeue", data=form, headers={**cookie, "origin": "https://evil.example"}
+                    "/admin/case-queue/requeue", data={**form, "csrf": "wrong"}, headers=same_site
                 ),
-                await client.post("/admin/outbox/requeue", data=form, headers=cookie),  # no Origin at all
+                await client.post(
+                    "/admin/case-queue/requeue",
+                    data=form,
+                    headers={**cookie, "origin": "https://evil.example"},
+                ),
+                await client.post("/admin/case-queue/requeue", data=form, headers=cookie),  # no Origin at all
             ]
             assert [r.status_code for r in refused] == [403, 403, 403]
             entry = await stores.outbox.get("call-c1")
             assert entry is not None and entry.status == "dead"
 
-            done = await client.post("/admin/outbox/requeue", data=form, headers=same_site)
+            done = await client.post("/admin/case-queue/requeue", data=form, headers=same_site)
             assert done.status_code == 303
             entry = await stores.outbox.get("call-c1")
             assert entry is not None and entry.status == "pending"
@@ -151,3 +157,21 @@ def test_masking_and_percentiles() -> None:
     assert percentile([3.0, 1.0, 2.0, 10.0], 0.5) == 2.0
     assert percentile([3.0, 1.0, 2.0, 10.0], 0.95) == 10.0
     assert percentile([], 0.5) is None
+
+
+def test_dashboard_pages_and_the_admin_api_never_share_a_route(stores: SqlStores) -> None:
+    """Both live under /admin; the router mounted first would silently take a shared path."""
+    api = create_admin_router(
+        tokens=stores.tokens,
+        audit=stores.audit,
+        calls=stores.calls,
+        outbox=stores.outbox,
+        case_key_for_call=lambda call_id: call_id,
+    )
+    pages = _app(stores, Signer("x")).router
+
+    def routes(router: Any) -> set[tuple[str, str]]:
+        return {(method, route.path) for route in router.routes for method in getattr(route, "methods", ())}
+
+    assert routes(api) and routes(pages)
+    assert routes(api) & routes(pages) == set()

@@ -6,7 +6,8 @@ token (``ports.AdminTokens``) and gets a signed, expiring, HttpOnly, Secure, Sam
 cookie. Every login attempt and every page view is written to the audit log. Every POST must carry the
 session's CSRF token and a same-origin ``Origin`` header.
 
-The JSON admin API keeps its paths (``/admin/calls``, ``/admin/audit``); the pages use others.
+The JSON admin API keeps its paths (``/admin/calls``, ``/admin/outbox``, ``/admin/audit``); the pages use
+others (``/admin/call-log``, ``/admin/case-queue``).
 """
 
 # No `from __future__ import annotations`: FastAPI must resolve the local `Viewer` dependency type.
@@ -232,12 +233,14 @@ def create_dashboard_router(deps: DashboardDeps) -> APIRouter:
         }
         return page(request, "call.html", context)
 
-    @router.get("/outbox")
+    @router.get("/case-queue")
     async def outbox_page(request: Request, who: Viewer, requeued: str = "") -> HTMLResponse:
-        entries = await deps.queries.outbox()
-        return page(request, "outbox.html", {"who": who, "entries": entries, "requeued": requeued})
+        dead = await deps.outbox.list_entries("dead", limit=200)
+        pending = await deps.outbox.list_entries("pending", limit=200)
+        context = {"who": who, "entries": dead + pending, "requeued": requeued}
+        return page(request, "outbox.html", context)
 
-    @router.post("/outbox/requeue")
+    @router.post("/case-queue/requeue")
     async def requeue(
         request: Request, who: Viewer, key: Annotated[str, Form()], csrf: Annotated[str, Form()]
     ) -> Response:
@@ -249,7 +252,7 @@ def create_dashboard_router(deps: DashboardDeps) -> APIRouter:
         log.info("dashboard.case_requeued", key=key, operator=who.name)
         if deps.on_requeue is not None:
             await deps.on_requeue()
-        return RedirectResponse(f"/admin/outbox?requeued={key}", status_code=303)
+        return RedirectResponse(f"/admin/case-queue?requeued={quote(key)}", status_code=303)
 
     return router
 

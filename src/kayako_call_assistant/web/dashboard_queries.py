@@ -19,7 +19,7 @@ from sqlalchemy import String, cast, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..domain import utcnow
-from ..storage.models import calls, case_outbox, turns
+from ..storage.models import calls, turns
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,19 +39,6 @@ class CallRow:
     @property
     def duration_seconds(self) -> float | None:
         return None if self.ended_at is None else (self.ended_at - self.started_at).total_seconds()
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxRow:
-    idempotency_key: str
-    call_id: str
-    status: str
-    attempts: int
-    next_attempt_at: dt.datetime | None
-    last_error: str | None
-    case_id: int | None
-    created_at: dt.datetime
-    updated_at: dt.datetime
 
 
 @dataclass(slots=True)
@@ -187,32 +174,6 @@ class DashboardQueries:
                 assert ended is not None
                 found[row.call_id].append(max(0.0, (row.started_at - ended).total_seconds()))
         return found
-
-    async def outbox(
-        self, statuses: Sequence[str] = ("pending", "dead"), limit: int = 200
-    ) -> list[OutboxRow]:
-        statement = (
-            select(case_outbox)
-            .where(case_outbox.c.status.in_(list(statuses)))
-            .order_by(case_outbox.c.created_at.desc())
-            .limit(limit)
-        )
-        async with self._engine.connect() as conn:
-            rows = (await conn.execute(statement)).all()
-        return [
-            OutboxRow(
-                idempotency_key=row.idempotency_key,
-                call_id=row.call_id,
-                status=row.status,
-                attempts=row.attempts,
-                next_attempt_at=row.next_attempt_at,
-                last_error=row.last_error,
-                case_id=row.case_id,
-                created_at=row.created_at,
-                updated_at=row.updated_at,
-            )
-            for row in rows
-        ]
 
     async def daily(self, days: int = 14) -> list[DayStats]:
         """One entry per day (UTC) for the last ``days`` days, oldest first, days without calls included."""

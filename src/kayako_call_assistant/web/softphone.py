@@ -148,6 +148,9 @@ def create_softphone_router(deps: SoftphoneDeps) -> APIRouter:
         who = operator(request)
         if deps.login_required and who is None:
             raise HTTPException(status_code=401, detail="log in to the dashboard first")
+        if t.draining():  # this replica is shutting down: live calls finish, new ones go to another replica
+            log.info("softphone.refused", reason="draining")
+            raise HTTPException(status_code=503, detail="this server is restarting; call again in a moment")
         call_sid = "BR" + secrets.token_hex(16)  # a browser call's id, shaped like a Twilio CallSid
         if who is not None:
             await deps.audit.write(

@@ -105,7 +105,7 @@ async def test_dashboard_login_calls_call_page_and_outbox_requeue(
         # On a phone: nothing wider than the screen but the tables' own scroll boxes; keyboard first stop
         # is the skip link.
         await page.set_viewport_size({"width": 390, "height": 844})
-        for path in ("/admin", "/admin/call-log", "/admin/call-log/seeded1", "/admin/outbox"):
+        for path in ("/admin", "/admin/call-log", "/admin/call-log/seeded1", "/admin/case-queue"):
             await page.goto(rig.base_url + path)
             width = await page.evaluate("() => document.documentElement.scrollWidth")
             assert width <= 390, (path, width)

@@ -67,7 +67,10 @@ async function startCall() {
   setState("Connecting…");
   try {
     const response = await fetch("/softphone/token", { method: "POST", credentials: "same-origin" });
-    if (!response.ok) throw new Error("the server refused the call (" + response.status + ")");
+    if (!response.ok) {
+      const reason = await response.json().then((body) => body.detail, () => "");
+      throw new Error(reason || "the server refused the call (" + response.status + ")");
+    }
     const { token } = await response.json();
     microphone = await navigator.mediaDevices.getUserMedia({
       audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true, channelCount: 1 },
