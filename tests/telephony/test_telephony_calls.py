@@ -203,3 +203,11 @@ async def test_an_idle_caller_is_reprompted_then_the_call_ends(tmp_path: Path) -
     prompts = [t.text for t in turns if t.speaker is Speaker.ASSISTANT]
     assert sum("Are you still there?" in p for p in prompts) == 2
     assert record.outcome is CallOutcome.ABANDONED and record.escalation_reason is None
+
+
+async def test_a_signed_voice_webhook_without_a_usable_call_sid_is_refused_with_400(tmp_path: Path) -> None:
+    async with voice_rig(tmp_path, engines=engines()) as rig, httpx.AsyncClient() as client:
+        url = f"{rig.base_url}/twilio/voice"
+        for call_sid in ("", "CA" + "x" * 100, "CA-1"):
+            params = {"CallSid": call_sid, "From": "+15005550006", "To": "+15005550001"}
+            assert (await post_webhook(client, url, params, TOKEN)).status_code == 400

@@ -108,6 +108,9 @@ async def signed_form(t: Telephony, request: Request) -> dict[str, str]:
 async def voice(t: Telephony, request: Request) -> Response:
     form = await signed_form(t, request)
     call_sid = form.get("CallSid", "")
+    if not (call_sid.isascii() and call_sid.isalnum() and 2 < len(call_sid) <= 64):
+        log.warning("telephony.bad_call_sid", length=len(call_sid))  # signed, yet not a call: refuse it
+        raise HTTPException(status_code=400, detail="CallSid must be 3 to 64 letters and digits")
     attestation = attestation_from_verstat(form.get("StirVerstat"))
     if t.mode == "stream":
         # deploy: a known CallSid is Twilio following the <Redirect> after <Connect>: the stream ended.
@@ -222,8 +225,10 @@ async def media(t: Telephony, websocket: WebSocket) -> None:
         return None
 
     async def send(text: str) -> None:
+        # The caller may hang up mid-sentence: a send into the closing socket is not an error of ours.
         if websocket.application_state is WebSocketState.CONNECTED:
-            await websocket.send_text(text)
+            with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+                await websocket.send_text(text)
 
     async def close() -> None:
         if websocket.application_state is WebSocketState.CONNECTED:

@@ -176,8 +176,10 @@ def create_softphone_router(deps: SoftphoneDeps) -> APIRouter:
         await websocket.accept()
 
         async def send(text: str) -> None:
+            # The caller may hang up mid-sentence: a send into the closing socket is not an error of ours.
             if websocket.application_state is WebSocketState.CONNECTED:
-                await websocket.send_text(text)
+                with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+                    await websocket.send_text(text)
 
         async def emit(event: dict[str, Any]) -> None:
             # Best effort: the page may have hung up mid-sentence, and the call must still be finished.
