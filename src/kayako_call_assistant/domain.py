@@ -36,6 +36,9 @@ class Turn:
     interrupted: bool = False
     intent: str | None = None
     seq: int = 0
+    # An assistant turn on a voice call: seconds from the caller's last voiced frame to the first frame of
+    # this reply (the measurement of ``kca_turn_latency_seconds``); None in text chat or when not heard.
+    latency_seconds: float | None = None
 
 
 class CallOutcome(enum.StrEnum):

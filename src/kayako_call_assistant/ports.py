@@ -167,6 +167,11 @@ class CallHandler(Protocol):
         """The live transfer a ``Transfer`` asked for could not be made: tell the caller what happens instead."""
         ...
 
+    def reply_started(self, latency_seconds: float) -> None:
+        """The first audio of the latest reply went out ``latency_seconds`` after the caller stopped
+        speaking (voice transports): kept on the assistant's turn, so the report reads what the metric reads."""
+        ...
+
     async def assistant_cut_off(self, heard_text: str) -> None:
         """Barge-in: the last assistant turn was heard only up to ``heard_text``."""
         ...

@@ -193,6 +193,7 @@ class ScriptedFlow:
         self.events: list[tuple[str, str]] = []
         self.finished = False
         self.hung_up_calls = 0
+        self.latencies: list[float] = []  # what reply_started reported
 
     @property
     def call(self) -> CallRecord:
@@ -236,6 +237,9 @@ class ScriptedFlow:
     def transfer_failed(self) -> AsyncIterator[FlowAction]:
         self.events.append(("transfer_failed", ""))
         return self._plain([Say("We will call you back."), EndCall("transfer_failed")])
+
+    def reply_started(self, latency_seconds: float) -> None:
+        self.latencies.append(latency_seconds)  # kept apart from ``events``, which tests compare whole
 
     async def assistant_cut_off(self, heard_text: str) -> None:
         self.events.append(("cut_off", heard_text))

@@ -32,18 +32,18 @@ async def _version(engine: AsyncEngine) -> list[str]:
 async def test_upgrade_creates_every_table_and_a_second_run_changes_nothing(engine: AsyncEngine) -> None:
     assert await _tables(engine) == EXPECTED_TABLES | {"alembic_version"}
     assert set(metadata.tables) == EXPECTED_TABLES
-    assert await _version(engine) == ["0002"]
+    assert await _version(engine) == ["0003"]
 
     await upgrade(engine)
 
-    assert await _version(engine) == ["0002"]
+    assert await _version(engine) == ["0003"]
     assert await _tables(engine) == EXPECTED_TABLES | {"alembic_version"}
 
 
 async def test_workers_starting_together_migrate_once(engine_factory: EngineFactory) -> None:
     engines = [await engine_factory() for _ in range(3)]
     await asyncio.gather(*(upgrade(engine) for engine in engines))
-    assert await _version(engines[0]) == ["0002"]
+    assert await _version(engines[0]) == ["0003"]
 
 
 async def test_upgrade_from_an_empty_url_target(tmp_path: Path) -> None:
@@ -65,7 +65,7 @@ async def test_plain_urls_get_the_async_drivers(tmp_path: Path) -> None:
     engine = create_engine(f"sqlite:///{tmp_path / 'plain.db'}")
     assert engine.url.drivername == "sqlite+aiosqlite"
     await upgrade(engine)
-    assert await _version(engine) == ["0002"]
+    assert await _version(engine) == ["0003"]
     await engine.dispose()
     assert create_engine("postgresql://user@db.example/kca").url.drivername == "postgresql+asyncpg"
 

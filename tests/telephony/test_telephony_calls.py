@@ -18,6 +18,7 @@ from websockets.exceptions import InvalidStatus
 
 from kayako_call_assistant.domain import CallOutcome, CallRecord, Speaker, Turn
 from kayako_call_assistant.fakes.speech import ScriptedSpeechToText, ToneTextToSpeech
+from kayako_call_assistant.observability.report import turn_latencies
 from kayako_call_assistant.telephony.simulator import SimulatedCall, post_webhook
 
 
@@ -64,6 +65,13 @@ async def test_greeting_arrives_as_audio_and_a_spoken_question_is_answered_from_
     assert "Forgot your password" in assistant or "reset" in assistant.lower()
     assert record.channel.value == "twilio-media-stream" and record.from_number == "+15005550006"
     assert record.usage.audio_seconds_transcribed > 1.2 and record.usage.characters_synthesized > 100
+    # The answer's wait is stored as the metric measures it (last voiced frame to first answer frame): at
+    # least the end-of-turn silence; the greeting answered no speech. The report reads the stored figure.
+    greeting, *replies = [t for t in turns if t.speaker is Speaker.ASSISTANT]
+    assert greeting.latency_seconds is None
+    waits = [t.latency_seconds for t in replies]
+    assert len(waits) == 1 and waits[0] is not None and 0.3 <= waits[0] <= 10.0
+    assert turn_latencies(turns) == waits
 
 
 async def test_barge_in_clears_playback_and_the_transcript_keeps_only_what_was_heard(tmp_path: Path) -> None:

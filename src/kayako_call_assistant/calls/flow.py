@@ -239,6 +239,7 @@ class CallFlow:
         self._policy = deps.policy
         self.memory = memory or FlowMemory()
         self.turns: list[Turn] = list(turns or [])
+        self._unsaved: dict[int, Turn] = {}  # turns changed since they were written (reply latency)
 
     # --- ports.CallHandler ---------------------------------------------------------------------------
 
@@ -272,6 +273,14 @@ class CallFlow:
 
     def transfer_failed(self) -> AsyncIterator[FlowAction]:
         return self._reply(self._transfer_failed())
+
+    def reply_started(self, latency_seconds: float) -> None:
+        seq = self.memory.last_assistant_seq
+        turn = next((t for t in reversed(self.turns) if t.seq == seq), None)
+        if turn is not None and turn.latency_seconds is None:
+            turn.latency_seconds = round(max(0.0, latency_seconds), 3)
+            # Written with the next save (no extra write on the audio path): the store replaces the turn.
+            self._unsaved[turn.seq] = turn
 
     async def assistant_cut_off(self, heard_text: str) -> None:
         seq = self.memory.last_assistant_seq
@@ -386,6 +395,10 @@ class CallFlow:
             entry = await self._deps.outbox.get(self.memory.case_key)
             if entry is not None and entry.case_id is not None:
                 self._call.case_id = entry.case_id
+        if self._unsaved:
+            pending = {turn.seq: turn for turn in (*self._unsaved.values(), *turns)}
+            turns = sorted(pending.values(), key=lambda turn: turn.seq)
+            self._unsaved = {}
         await self._deps.calls.save_progress(self._call, turns, self.to_state())
 
     def _go(

@@ -50,7 +50,11 @@ def percentile(values: list[float], share: float) -> float:
 
 
 def turn_latencies(turns: list[Turn]) -> list[float]:
-    """Seconds from the end of each caller turn to the start of the assistant's reply."""
+    """Seconds the caller waited for each reply: on voice calls the stored measurement of the turn-latency
+    metric (last voiced frame to first answer frame); in text chat, from the caller's turn to the reply."""
+    measured = [t.latency_seconds for t in turns if t.latency_seconds is not None]
+    if measured:
+        return measured
     latencies = []
     for before, after in itertools.pairwise(turns):
         if (

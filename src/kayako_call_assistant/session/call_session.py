@@ -438,6 +438,7 @@ class CallSession:
             self._cancel_filler()
             if reply.speech_ended_at is not None:
                 TURN_LATENCY.observe(at - reply.speech_ended_at)
+                self._handler.reply_started(at - reply.speech_ended_at)  # the same figure, for the report
 
         self._output.say(text, reply=reply.id, on_first_frame=None if reply.started else on_first_frame)
         reply.started = True

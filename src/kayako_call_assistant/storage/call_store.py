@@ -76,6 +76,7 @@ def _turn_from_row(row: RowMapping) -> Turn:
         started_at=row["started_at"],
         ended_at=row["ended_at"],
         interrupted=row["interrupted"],
+        latency_seconds=row["latency_seconds"],
         intent=row["intent"],
         seq=row["seq"],
     )
@@ -202,6 +203,7 @@ class SqlCallStore:
             "started_at": turn.started_at,
             "ended_at": turn.ended_at,
             "interrupted": turn.interrupted,
+            "latency_seconds": turn.latency_seconds,
             "intent": turn.intent,
         }
         insert = dialect_insert(conn.dialect.name, turns).values(**values)

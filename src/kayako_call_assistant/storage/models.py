@@ -73,6 +73,7 @@ turns = Table(
     Column("ended_at", UTCDateTime(), nullable=True),
     Column("interrupted", Boolean, nullable=False, default=False),
     Column("intent", String(32), nullable=True),
+    Column("latency_seconds", Float, nullable=True),
 )
 
 case_outbox = Table(

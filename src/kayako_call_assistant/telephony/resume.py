@@ -75,6 +75,9 @@ class ResumedCall:
     def transfer_failed(self) -> AsyncIterator[FlowAction]:
         return self._flow.transfer_failed()
 
+    def reply_started(self, latency_seconds: float) -> None:
+        self._flow.reply_started(latency_seconds)
+
     async def assistant_cut_off(self, heard_text: str) -> None:
         await self._flow.assistant_cut_off(heard_text)
 

@@ -105,6 +105,9 @@ class ObservedCall:
         async for action in self._relay(self._inner.transfer_failed()):
             yield action
 
+    def reply_started(self, latency_seconds: float) -> None:
+        self._inner.reply_started(latency_seconds)
+
     async def assistant_cut_off(self, heard_text: str) -> None:
         await self._emit({"event": "cut", "heard": heard_text})
         await self._inner.assistant_cut_off(heard_text)
