@@ -17,8 +17,10 @@ and a pause of 0.5–2.5 s. Nobody says "yes, that solved it": no call ends befo
 Measured over a window that opens when every call has connected and heard its greeting and lasts
 ``--window`` seconds; the calls hang up only after it closes:
 - **concurrency**: media-stream seconds the server served in the window (its ``/debug/load``, counted at the
-  ASGI level) divided by the window: the time-averaged number of open streams, to compare with N;
-- **CPU per call**: the server's CPU seconds in the window (``/proc/<pid>/stat``, all threads) divided by
+  ASGI level) divided by the window as the server measured it: the time-averaged number of open streams, to
+  compare with N;
+- **CPU per call**: the server's CPU seconds in that window (its own process time, all threads, from the
+  same probe; ``/proc/<pid>/stat`` for the peer, which has no probe) divided by
   those stream seconds, as a share of one core; calls per core is its inverse;
 - **turns**: each caller turn whose last frame was sent in the window counts once; a turn without a reply
   within 10 s counts as unanswered;
@@ -581,10 +583,14 @@ async def measure(
     if args.turns_out:
         write_turns(Path(args.turns_out), calls, w0)
     if probes:
+        # The server's own window and CPU (from the probe): a starved load client's clock would stretch them.
+        window = statistics.fmean(p["window_seconds"] for p in probes)
+        cpu_used = sum(p["cpu_seconds"] for p in probes)
         stream_seconds = sum(p["stream_seconds"] for p in probes)
         gc_max = max(max(p["gc"]["max_pause_ms"]) for p in probes)
         collections = [sum(p["gc"]["collections"][g] for p in probes) for g in range(3)]
-    else:  # the peer has no probe: the client's connected seconds in the window instead
+    else:  # the peer has no probe: /proc and the client's connected seconds in the window instead
+        cpu_used = cpu1 - cpu0
         stream_seconds = sum(
             max(0.0, min(w1, c.ended_at or w1) - max(w0, c.connected_at or w1)) for c in calls
         )
@@ -594,7 +600,7 @@ async def measure(
     latency = [(t.first - t.last_speech) * 1000 for t in answered if t.first is not None]
     added = [ms - args.silence_ms for ms in latency]
     late = [t for t in answered if t.worst_behind * 1000 > LATE_MS]
-    cpu_per_call = (cpu1 - cpu0) / stream_seconds if stream_seconds else None
+    cpu_per_call = cpu_used / stream_seconds if stream_seconds else None
     sends = [late * 1000 for c in calls for when, late in c.send_late if w0 <= when < w1]
     return {
         "calls": n,
@@ -614,7 +620,7 @@ async def measure(
         "late_replies": len(late),
         "late_share": round(len(late) / len(answered), 4) if answered else None,
         "worst_behind_ms": round(max((t.worst_behind for t in answered), default=0.0) * 1000, 1),
-        "server_cpu_core": round((cpu1 - cpu0) / window, 3),
+        "server_cpu_core": round(cpu_used / window, 3),
         "cpu_per_call": round(cpu_per_call, 5) if cpu_per_call else None,
         "calls_per_core": round(1 / cpu_per_call) if cpu_per_call else None,
         "memory_per_call_mb": round((rss_after - rss_before) / n / 2**20, 3),
@@ -627,7 +633,7 @@ async def measure(
         "client_send_late_p50_ms": _percentile(sends, 0.5),
         "client_send_late_p99_ms": _percentile(sends, 0.99),
         "client_send_late_max_ms": _percentile(sends, 1.0),
-        "client_cpu_core": round((client1 - client0) / window, 2),
+        "client_cpu_core": round((client1 - client0) / (w1 - w0), 2),
     }
 
 

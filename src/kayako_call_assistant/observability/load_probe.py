@@ -38,6 +38,7 @@ class LoadProbe:
         self._closed_seconds = 0.0
         self._opened = 0
         self._since = time.monotonic()
+        self._cpu_since = time.process_time()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
@@ -70,6 +71,8 @@ class LoadProbe:
         figures = {
             "pid": os.getpid(),
             "window_seconds": round(now - self._since, 3),
+            # This process's CPU (all threads) over the same window: the load client's own clock may lag.
+            "cpu_seconds": round(time.process_time() - self._cpu_since, 3),
             "streams_open": len(self._open),
             "streams_opened": self._opened,
             "stream_seconds": round(stream_seconds, 3),
@@ -77,6 +80,7 @@ class LoadProbe:
         }
         if reset:
             self._since = now
+            self._cpu_since = time.process_time()
             self._closed_seconds = 0.0
             self._opened = 0
             self.gc_pauses.reset()
