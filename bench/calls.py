@@ -588,13 +588,20 @@ async def measure(
         cpu_used = sum(p["cpu_seconds"] for p in probes)
         stream_seconds = sum(p["stream_seconds"] for p in probes)
         gc_max = max(max(p["gc"]["max_pause_ms"]) for p in probes)
+        sent = sum(p["playback_seconds_total"] for p in probes) - sum(
+            p["playback_seconds_total"] for p in opening
+        )
+        sent_late = sum(p["playback_late_seconds_total"] for p in probes) - sum(
+            p["playback_late_seconds_total"] for p in opening
+        )
+        server_late_share: float | None = round(sent_late / sent, 5) if sent > 0 else 0.0
         collections = [sum(p["gc"]["collections"][g] for p in probes) for g in range(3)]
     else:  # the peer has no probe: /proc and the client's connected seconds in the window instead
         cpu_used = cpu1 - cpu0
         stream_seconds = sum(
             max(0.0, min(w1, c.ended_at or w1) - max(w0, c.connected_at or w1)) for c in calls
         )
-        gc_max, collections = None, None
+        gc_max, collections, server_late_share = None, None, None
     turns = [t for c in calls for t in c.turns if w0 <= t.last_speech < w1]
     answered = [t for t in turns if t.first is not None]
     latency = [(t.first - t.last_speech) * 1000 for t in answered if t.first is not None]
@@ -619,6 +626,7 @@ async def measure(
         "added_p95_ms": _percentile(added, 0.95),
         "late_replies": len(late),
         "late_share": round(len(late) / len(answered), 4) if answered else None,
+        "server_late_audio_share": server_late_share,
         "worst_behind_ms": round(max((t.worst_behind for t in answered), default=0.0) * 1000, 1),
         "server_cpu_core": round(cpu_used / window, 3),
         "cpu_per_call": round(cpu_per_call, 5) if cpu_per_call else None,
@@ -727,21 +735,28 @@ def held(row: dict[str, Any]) -> bool:
     return row["failed"] == 0 and row["concurrency"] >= 0.98 * row["calls"]
 
 
+def _share(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.2f} %"
+
+
 def table(summary: dict[str, Any]) -> str:
     lines = [
         f"end-of-turn silence {summary['end_of_turn_silence_ms']} ms, {summary['workers']} server process(es), "
         f"GC tuning {'on' if summary['gc_tuning'] else 'off'}, nice {summary['nice']}, "
         f"load average at the end {summary['load_average']}",
         "",
-        "| server | N | held (avg streams) | turns (unanswered) | added p50 / p95 ms | late replies | worst behind ms "
+        "| server | N | held (avg streams) | turns (unanswered) | added p50 / p95 ms | late replies "
+        "| server late audio | worst behind ms "
         "| CPU of a core | CPU per call | calls per core | MB per call | max GC pause ms | client p99 late ms |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in summary["runs"]:
         lines.append(
             f"| {r['server']} | {r['calls']} | {'yes' if held(r) else 'NO'} ({r['concurrency']}) | "
             f"{r['turns']} ({r['unanswered']}) | {r['added_p50_ms']} / {r['added_p95_ms']} | "
-            f"{r['late_replies']} ({(r['late_share'] or 0) * 100:.1f} %) | {r['worst_behind_ms']} | "
+            f"{r['late_replies']} ({(r['late_share'] or 0) * 100:.1f} %) | "
+            f"{_share(r['server_late_audio_share'])} | "
+            f"{r['worst_behind_ms']} | "
             f"{r['server_cpu_core'] * 100:.0f} % | {(r['cpu_per_call'] or 0) * 100:.3f} % | {r['calls_per_core']} | "
             f"{r['memory_per_call_mb']} | {r['gc_max_pause_ms']} | {r['client_send_late_p99_ms']} |"
         )

@@ -16,6 +16,7 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from prometheus_client import REGISTRY
 from starlette.responses import JSONResponse
 
 from .gc_pauses import GcPauses
@@ -77,6 +78,11 @@ class LoadProbe:
             "streams_opened": self._opened,
             "stream_seconds": round(stream_seconds, 3),
             "gc": self.gc_pauses.snapshot(),
+            # The server's own account of its outgoing audio (running totals of kca_playback_*): a gap it
+            # caused mid-sentence is counted here whatever the load client's clock says.
+            "playback_seconds_total": REGISTRY.get_sample_value("kca_playback_seconds_total") or 0.0,
+            "playback_late_seconds_total": REGISTRY.get_sample_value("kca_playback_late_seconds_total")
+            or 0.0,
         }
         if reset:
             self._since = now
