@@ -356,7 +356,7 @@ class Server:
         suffix = "?reset=1" if reset else "?collect=1" if collect else ""
         for _ in range(500):
             async with httpx.AsyncClient() as client:
-                data = (await client.get(f"{self.http_url}/debug/load{suffix}", timeout=30)).json()
+                data = (await client.get(f"{self.http_url}/debug/load{suffix}", timeout=60)).json()
             seen.setdefault(int(data["pid"]), data)
             if len(seen) >= len(self.pids):
                 break
@@ -711,10 +711,13 @@ async def main(args: argparse.Namespace) -> None:
         await wait_http(f"{kayako_url}/api/v1/helpcenter/articles", mock, any_status=True)
         for n in [int(x) for x in args.calls.split(",")]:
             for kind in ["kca", "pipecat"] if args.peer else ["kca"]:
-                row = await run_one(kind, n, args, f"{kayako_url}/api/v1", voice)
+                try:
+                    row = await run_one(kind, n, args, f"{kayako_url}/api/v1", voice)
+                except Exception as error:  # e.g. an overloaded server that no longer accepts the probe
+                    print(f"N={n} {kind}: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
+                    continue
                 rows.append(row)
-                if not args.json:
-                    print(json.dumps(row), flush=True)
+                print(json.dumps(row), file=sys.stderr if args.json else sys.stdout, flush=True)
     finally:
         mock.terminate()
         mock.wait(timeout=30)
