@@ -34,7 +34,8 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/kb_quality.py
 	$(BIN)/python bench/nlu_quality.py
-	$(BIN)/python bench/calls.py --calls 100,300,500
+	$(BIN)/python bench/calls.py --calls 25,50,100 --peer
+	$(BIN)/python bench/stt_wer.py --configs baseline,prompt
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

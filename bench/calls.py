@@ -17,8 +17,10 @@ and a pause of 0.5–2.5 s. Nobody says "yes, that solved it": no call ends befo
 Measured over a window that opens when every call has connected and heard its greeting and lasts
 ``--window`` seconds; the calls hang up only after it closes:
 - **concurrency**: media-stream seconds the server served in the window (its ``/debug/load``, counted at the
-  ASGI level) divided by the window: the time-averaged number of open streams, to compare with N;
-- **CPU per call**: the server's CPU seconds in the window (``/proc/<pid>/stat``, all threads) divided by
+  ASGI level) divided by the window as the server measured it: the time-averaged number of open streams, to
+  compare with N;
+- **CPU per call**: the server's CPU seconds in that window (its own process time, all threads, from the
+  same probe; ``/proc/<pid>/stat`` for the peer, which has no probe) divided by
   those stream seconds, as a share of one core; calls per core is its inverse;
 - **turns**: each caller turn whose last frame was sent in the window counts once; a turn without a reply
   within 10 s counts as unanswered;
@@ -354,7 +356,7 @@ class Server:
         suffix = "?reset=1" if reset else "?collect=1" if collect else ""
         for _ in range(500):
             async with httpx.AsyncClient() as client:
-                data = (await client.get(f"{self.http_url}/debug/load{suffix}", timeout=30)).json()
+                data = (await client.get(f"{self.http_url}/debug/load{suffix}", timeout=60)).json()
             seen.setdefault(int(data["pid"]), data)
             if len(seen) >= len(self.pids):
                 break
@@ -581,20 +583,31 @@ async def measure(
     if args.turns_out:
         write_turns(Path(args.turns_out), calls, w0)
     if probes:
+        # The server's own window and CPU (from the probe): a starved load client's clock would stretch them.
+        window = statistics.fmean(p["window_seconds"] for p in probes)
+        cpu_used = sum(p["cpu_seconds"] for p in probes)
         stream_seconds = sum(p["stream_seconds"] for p in probes)
         gc_max = max(max(p["gc"]["max_pause_ms"]) for p in probes)
+        sent = sum(p["playback_seconds_total"] for p in probes) - sum(
+            p["playback_seconds_total"] for p in opening
+        )
+        sent_late = sum(p["playback_late_seconds_total"] for p in probes) - sum(
+            p["playback_late_seconds_total"] for p in opening
+        )
+        server_late_share: float | None = round(sent_late / sent, 5) if sent > 0 else 0.0
         collections = [sum(p["gc"]["collections"][g] for p in probes) for g in range(3)]
-    else:  # the peer has no probe: the client's connected seconds in the window instead
+    else:  # the peer has no probe: /proc and the client's connected seconds in the window instead
+        cpu_used = cpu1 - cpu0
         stream_seconds = sum(
             max(0.0, min(w1, c.ended_at or w1) - max(w0, c.connected_at or w1)) for c in calls
         )
-        gc_max, collections = None, None
+        gc_max, collections, server_late_share = None, None, None
     turns = [t for c in calls for t in c.turns if w0 <= t.last_speech < w1]
     answered = [t for t in turns if t.first is not None]
     latency = [(t.first - t.last_speech) * 1000 for t in answered if t.first is not None]
     added = [ms - args.silence_ms for ms in latency]
     late = [t for t in answered if t.worst_behind * 1000 > LATE_MS]
-    cpu_per_call = (cpu1 - cpu0) / stream_seconds if stream_seconds else None
+    cpu_per_call = cpu_used / stream_seconds if stream_seconds else None
     sends = [late * 1000 for c in calls for when, late in c.send_late if w0 <= when < w1]
     return {
         "calls": n,
@@ -613,8 +626,9 @@ async def measure(
         "added_p95_ms": _percentile(added, 0.95),
         "late_replies": len(late),
         "late_share": round(len(late) / len(answered), 4) if answered else None,
+        "server_late_audio_share": server_late_share,
         "worst_behind_ms": round(max((t.worst_behind for t in answered), default=0.0) * 1000, 1),
-        "server_cpu_core": round((cpu1 - cpu0) / window, 3),
+        "server_cpu_core": round(cpu_used / window, 3),
         "cpu_per_call": round(cpu_per_call, 5) if cpu_per_call else None,
         "calls_per_core": round(1 / cpu_per_call) if cpu_per_call else None,
         "memory_per_call_mb": round((rss_after - rss_before) / n / 2**20, 3),
@@ -627,7 +641,7 @@ async def measure(
         "client_send_late_p50_ms": _percentile(sends, 0.5),
         "client_send_late_p99_ms": _percentile(sends, 0.99),
         "client_send_late_max_ms": _percentile(sends, 1.0),
-        "client_cpu_core": round((client1 - client0) / window, 2),
+        "client_cpu_core": round((client1 - client0) / (w1 - w0), 2),
     }
 
 
@@ -697,10 +711,13 @@ async def main(args: argparse.Namespace) -> None:
         await wait_http(f"{kayako_url}/api/v1/helpcenter/articles", mock, any_status=True)
         for n in [int(x) for x in args.calls.split(",")]:
             for kind in ["kca", "pipecat"] if args.peer else ["kca"]:
-                row = await run_one(kind, n, args, f"{kayako_url}/api/v1", voice)
+                try:
+                    row = await run_one(kind, n, args, f"{kayako_url}/api/v1", voice)
+                except Exception as error:  # e.g. an overloaded server that no longer accepts the probe
+                    print(f"N={n} {kind}: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
+                    continue
                 rows.append(row)
-                if not args.json:
-                    print(json.dumps(row), flush=True)
+                print(json.dumps(row), file=sys.stderr if args.json else sys.stdout, flush=True)
     finally:
         mock.terminate()
         mock.wait(timeout=30)
@@ -721,21 +738,28 @@ def held(row: dict[str, Any]) -> bool:
     return row["failed"] == 0 and row["concurrency"] >= 0.98 * row["calls"]
 
 
+def _share(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.2f} %"
+
+
 def table(summary: dict[str, Any]) -> str:
     lines = [
         f"end-of-turn silence {summary['end_of_turn_silence_ms']} ms, {summary['workers']} server process(es), "
         f"GC tuning {'on' if summary['gc_tuning'] else 'off'}, nice {summary['nice']}, "
         f"load average at the end {summary['load_average']}",
         "",
-        "| server | N | held (avg streams) | turns (unanswered) | added p50 / p95 ms | late replies | worst behind ms "
+        "| server | N | held (avg streams) | turns (unanswered) | added p50 / p95 ms | late replies "
+        "| server late audio | worst behind ms "
         "| CPU of a core | CPU per call | calls per core | MB per call | max GC pause ms | client p99 late ms |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in summary["runs"]:
         lines.append(
             f"| {r['server']} | {r['calls']} | {'yes' if held(r) else 'NO'} ({r['concurrency']}) | "
             f"{r['turns']} ({r['unanswered']}) | {r['added_p50_ms']} / {r['added_p95_ms']} | "
-            f"{r['late_replies']} ({(r['late_share'] or 0) * 100:.1f} %) | {r['worst_behind_ms']} | "
+            f"{r['late_replies']} ({(r['late_share'] or 0) * 100:.1f} %) | "
+            f"{_share(r['server_late_audio_share'])} | "
+            f"{r['worst_behind_ms']} | "
             f"{r['server_cpu_core'] * 100:.0f} % | {(r['cpu_per_call'] or 0) * 100:.3f} % | {r['calls_per_core']} | "
             f"{r['memory_per_call_mb']} | {r['gc_max_pause_ms']} | {r['client_send_late_p99_ms']} |"
         )

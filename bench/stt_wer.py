@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import json
 import re
+import sys
 import time
 from dataclasses import dataclass
 from importlib.resources import files
@@ -132,7 +133,10 @@ async def main(names: list[str], as_json: bool) -> None:
         for voice, rate in VOICES
         for sentence in SENTENCES
     ]
-    rows = [await measure(name, CONFIGS[name], clips) for name in names]
+    rows = []
+    for name in names:  # each configuration's figures as soon as it is done (a run takes minutes)
+        rows.append(await measure(name, CONFIGS[name], clips))
+        print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     if as_json:
         print(json.dumps(rows, indent=2))
         return

@@ -16,6 +16,7 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from prometheus_client import REGISTRY
 from starlette.responses import JSONResponse
 
 from .gc_pauses import GcPauses
@@ -38,6 +39,7 @@ class LoadProbe:
         self._closed_seconds = 0.0
         self._opened = 0
         self._since = time.monotonic()
+        self._cpu_since = time.process_time()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
@@ -70,13 +72,21 @@ class LoadProbe:
         figures = {
             "pid": os.getpid(),
             "window_seconds": round(now - self._since, 3),
+            # This process's CPU (all threads) over the same window: the load client's own clock may lag.
+            "cpu_seconds": round(time.process_time() - self._cpu_since, 3),
             "streams_open": len(self._open),
             "streams_opened": self._opened,
             "stream_seconds": round(stream_seconds, 3),
             "gc": self.gc_pauses.snapshot(),
+            # The server's own account of its outgoing audio (running totals of kca_playback_*): a gap it
+            # caused mid-sentence is counted here whatever the load client's clock says.
+            "playback_seconds_total": REGISTRY.get_sample_value("kca_playback_seconds_total") or 0.0,
+            "playback_late_seconds_total": REGISTRY.get_sample_value("kca_playback_late_seconds_total")
+            or 0.0,
         }
         if reset:
             self._since = now
+            self._cpu_since = time.process_time()
             self._closed_seconds = 0.0
             self._opened = 0
             self.gc_pauses.reset()
