@@ -50,6 +50,19 @@ async def test_a_yes_to_a_question_the_caller_did_not_hear_is_asked_again(stores
     assert flow.call.outcome is CallOutcome.RESOLVED
 
 
+async def test_a_question_asked_over_an_unheard_answer_is_answered_again_not_counted_as_failed(
+    stores: SqlStores,
+) -> None:
+    service = service_for(stores, MemoryHelpDesk())
+    flow = await service.start(CallStart(channel=CallChannel.CHAT))
+    await _said(flow.greet())
+    answer = await _said(flow.caller_said(RESET))
+    await flow.assistant_cut_off(answer[0][:15])  # "sorry, how do I ..." over the answer's first words
+    again = await _said(flow.caller_said("sorry, " + RESET))
+    assert again[:-1] == answer[:-1]  # the same article, read again from the start
+    assert flow.memory.failed_answers == 0 and "Let me try another way." not in again
+
+
 async def test_a_question_heard_to_its_end_counts(stores: SqlStores) -> None:
     service = service_for(stores, MemoryHelpDesk())
     flow = await service.start(CallStart(channel=CallChannel.CHAT))

@@ -707,6 +707,15 @@ class CallFlow:
             and not is_small_talk(text)
             and not is_noncommittal(text)
         )
+        if substantive and not memory.prompt_heard:
+            # The caller spoke over the answer with words of their own ("sorry, how do I ..."): they did not
+            # hear it, so it has not failed. Answer what they said now; the unheard article may come again.
+            if memory.offered:
+                memory.offered.pop()
+            self._go(memory.state, "answer_not_heard", u)
+            async for action in self._answer(text, u, retry=False):
+                yield action
+            return
         if u.intent is not Intent.DENY and not substantive and memory.confirm_asks < 1:
             # "ok then tell me a joke", "hmm", "whatever": not a yes. Ask once more.
             memory.confirm_asks += 1
