@@ -29,7 +29,10 @@ def _config(app: Any, host: str, port: int) -> uvicorn.Config:
         app,
         host=host,
         port=port,
-        log_level="warning",
+        # uvicorn's logging config is process-wide: an embedded server (the mock inside `kca serve`, test
+        # fakes) must not replace the redacting pipeline's loggers or levels (observability/logging.py).
+        log_config=None,
+        log_level=None,
         lifespan="on",
         ws="websockets-sansio",
         ws_per_message_deflate=False,

@@ -122,6 +122,13 @@ def configure_logging(*, json: bool, level: str = "INFO") -> None:
     # text no pattern can find), aiosqlite each operation at DEBUG.
     for noisy in ("httpx", "httpcore", "sqlalchemy", "aiosqlite", "asyncpg", "openai", "hpack"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # uvicorn's own handlers, if a default uvicorn logging config ran in this process, would print around the
+    # redacting pipeline: its loggers only propagate to the root handler above.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        uvicorn_logger = logging.getLogger(name)
+        uvicorn_logger.handlers[:] = []
+        uvicorn_logger.propagate = True
+        uvicorn_logger.disabled = False
     access = logging.getLogger("uvicorn.access")
     if not any(isinstance(f, AccessLogSecrets) for f in access.filters):
         access.addFilter(AccessLogSecrets())
