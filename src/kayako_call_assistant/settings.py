@@ -145,7 +145,11 @@ class Settings(BaseSettings):
     )
     redact_transcripts: bool = Field(
         False,
-        description="Redact emails, phone and card numbers in stored transcripts (contact columns are kept).",
+        description=(
+            "Redact emails, phone and card numbers in stored transcripts, the flow state's free text and the "
+            "outbox's case text (so the Kayako case too); contact columns and the detail being confirmed "
+            "are kept."
+        ),
     )
 
     # --- Call flow ----------------------------------------------------------------------------------------

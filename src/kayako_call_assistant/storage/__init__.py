@@ -34,7 +34,7 @@ class SqlStores:
     def __init__(self, engine: AsyncEngine, *, redact: Redactor | None = None) -> None:
         self.engine = engine
         self.calls = SqlCallStore(engine, redact=redact)
-        self.outbox = SqlOutboxStore(engine)
+        self.outbox = SqlOutboxStore(engine, redact=redact)
         self.webhooks = SqlWebhookStore(engine)
         self.audit = SqlAuditLog(engine)
         self.tokens = SqlAdminTokens(engine)

@@ -16,6 +16,26 @@ from .models import calls, turns
 
 Redactor = Callable[[str], str]
 
+# The flow state's fields that hold the caller's own words (their descriptions of the problem and the
+# question last answered): redacted with the transcript. The pending email and phone are not: a Gather
+# call resumes from this state on every turn and must read back and file the detail it is confirming
+# (they are the contact details the contact columns keep anyway). Nor are the assistant's last prompt and
+# reply, said again verbatim after a silence or a "say that again" (a read-back in them holds only that
+# same pending detail).
+REDACTED_STATE_FIELDS = ("issue", "question")
+
+
+def redact_flow_state(state: dict[str, Any], redact: Redactor) -> dict[str, Any]:
+    """A copy of ``state`` with the free-text fields of ``REDACTED_STATE_FIELDS`` redacted."""
+    result = dict(state)
+    for name in REDACTED_STATE_FIELDS:
+        value = result.get(name)
+        if isinstance(value, str):
+            result[name] = redact(value)
+        elif isinstance(value, list):
+            result[name] = [redact(item) if isinstance(item, str) else item for item in value]
+    return result
+
 
 def _call_values(call: CallRecord) -> dict[str, Any]:
     """The call's scalar columns (everything but its id, start, flow state)."""
@@ -90,8 +110,9 @@ _CALL_COLUMNS = [column for column in calls.c if column.name != "flow_state"]
 
 
 class SqlCallStore:
-    """``redact``, when given, is applied to each turn's text before it is written (the stored transcript is
-    then redacted; the caller's confirmed contact details stay in their own columns)."""
+    """``redact``, when given, is applied to each turn's text and the flow state's free text
+    (``REDACTED_STATE_FIELDS``) before they are written (the stored transcript is then redacted; the
+    caller's confirmed contact details stay in their own columns)."""
 
     def __init__(self, engine: AsyncEngine, *, redact: Redactor | None = None) -> None:
         self._engine = engine
@@ -157,7 +178,10 @@ class SqlCallStore:
     async def save_progress(
         self, call: CallRecord, turns: Sequence[Turn], flow_state: dict[str, Any]
     ) -> bool:
-        return await self._write(call, turns, {"flow_state": flow_state})
+        return await self._write(call, turns, {"flow_state": self._state(flow_state)})
+
+    def _state(self, state: dict[str, Any]) -> dict[str, Any]:
+        return redact_flow_state(state, self._redact) if self._redact is not None else state
 
     async def _write(self, call: CallRecord, turns: Sequence[Turn], extra: dict[str, Any]) -> bool:
         """The flow's columns, guarded against the other writers (see ``ports.CallStore.update_call``).
@@ -263,7 +287,9 @@ class SqlCallStore:
 
     async def save_flow_state(self, call_id: str, state: dict[str, Any]) -> None:
         statement = (
-            update(calls).where(calls.c.call_id == call_id).values(flow_state=state, updated_at=utcnow())
+            update(calls)
+            .where(calls.c.call_id == call_id)
+            .values(flow_state=self._state(state), updated_at=utcnow())
         )
         async with self._engine.begin() as conn:
             result = await conn.execute(statement)

@@ -7,6 +7,7 @@ at once, and if that worker dies, the entry becomes due again when ``leased_unti
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -41,9 +42,32 @@ def _entry_from_row(row: RowMapping) -> OutboxEntry:
     )
 
 
+def redact_payload(payload: dict[str, Any], redact: Callable[[str], str]) -> dict[str, Any]:
+    """A copy of a case payload (``CaseDraft.to_json``, perhaps with ``summary_pending``) whose subject,
+    body and pending transcript are redacted; the contact stays, since the case is filed under it."""
+    result = dict(payload)
+    for name in ("subject", "contents_html"):
+        if isinstance(result.get(name), str):
+            result[name] = redact(result[name])
+    pending = result.get("summary_pending")
+    if isinstance(pending, dict) and isinstance(pending.get("turns"), list):
+        result["summary_pending"] = {
+            **pending,
+            "turns": [
+                [turn[0], redact(turn[1])] if isinstance(turn, list) and len(turn) == 2 else turn
+                for turn in pending["turns"]
+            ],
+        }
+    return result
+
+
 class SqlOutboxStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+    """``redact``, when given (``KCA_REDACT_TRANSCRIPTS``), is applied to the payload's text before it is
+    stored (``redact_payload``): the case then reaches Kayako with the redacted transcript too."""
+
+    def __init__(self, engine: AsyncEngine, *, redact: Callable[[str], str] | None = None) -> None:
         self._engine = engine
+        self._redact = redact
 
     async def enqueue(self, entry: OutboxEntry) -> OutboxEntry:
         """Store a pending case, due at once unless ``next_attempt_at`` says otherwise.
@@ -55,7 +79,7 @@ class SqlOutboxStore:
         values = {
             "idempotency_key": entry.idempotency_key,
             "call_id": entry.call_id,
-            "payload": entry.payload,
+            "payload": redact_payload(entry.payload, self._redact) if self._redact else entry.payload,
             "status": PENDING,
             "attempts": 0,
             "next_attempt_at": entry.next_attempt_at or now,

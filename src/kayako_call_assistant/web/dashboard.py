@@ -26,6 +26,7 @@ from starlette.templating import Jinja2Templates
 
 from ..domain import utcnow
 from ..ports import AdminTokens, AuditEvent, AuditLog, CallStore, OutboxStore
+from .admin import MAX_OFFSET
 from .charts import bar_chart
 from .dashboard_queries import DashboardQueries, mask_number
 from .operator_session import COOKIE, Operator, Signer, same_origin
@@ -196,7 +197,7 @@ def create_dashboard_router(deps: DashboardDeps) -> APIRouter:
         who: Viewer,
         q: str = "",
         outcome: str = "",
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     ) -> HTMLResponse:
         found = await deps.queries.search_calls(
             query=q, outcome=outcome if outcome in OUTCOMES else "", limit=50, offset=offset
