@@ -10,7 +10,7 @@ covers spoken emails and digit words.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import phonenumbers
 
@@ -228,6 +228,19 @@ def _number_spans(tokens: Sequence[str], *, o_is_letter: bool) -> list[tuple[str
     def is_digitish(j: int) -> bool:
         return 0 <= j < n and (tokens[j].isdigit() or _number_value(tokens[j]) is not None)
 
+    def below_scale(j: int, *, lone_unit: Callable[[int], bool]) -> tuple[int, int, bool]:
+        """The tens, teens or unit said after "hundred"/"thousand", starting at token ``j``: (value, the
+        next token's index, whether anything was taken). A lone unit is taken only when ``lone_unit(j)``."""
+        rest = tokens[j] if j < n else ""
+        if rest in _TENS:
+            value, j = _TENS[rest], j + 1
+            if j < n and tokens[j] in _UNITS and _UNITS[tokens[j]] > 0:
+                value, j = value + _UNITS[tokens[j]], j + 1
+            return value, j, True
+        if rest in _TEENS or (rest in _UNITS and _UNITS[rest] > 0 and lone_unit(j)):
+            return _number_value(rest) or 0, j + 1, True
+        return 0, j, False
+
     while i < n:
         word = tokens[i]
         nxt = tokens[i + 1] if i + 1 < n else ""
@@ -244,42 +257,17 @@ def _number_spans(tokens: Sequence[str], *, o_is_letter: bool) -> list[tuple[str
             i += 2
             continue
         if word == "hundred" and out and out[-1][2] and len(out[-1][0]) == 1:
-            value, first = int(out[-1][0]) * 100, out[-1][1]
-            j = i + 1 + (1 if nxt == "and" else 0)
-            rest = tokens[j] if j < n else ""
-            if rest in _TENS:
-                value += _TENS[rest]
-                j += 1
-                if j < n and tokens[j] in _UNITS and _UNITS[tokens[j]] > 0:
-                    value += _UNITS[tokens[j]]
-                    j += 1
-            elif rest in _TEENS or (
-                # "one hundred five" is 105, but "eight hundred five five five" is 800 then 555.
-                rest in _UNITS and _UNITS[rest] > 0 and not (j + 1 < n and is_digitish(j + 1))
-            ):
-                value += _number_value(rest) or 0
-                j += 1
-            else:
-                j = i + 1
-            out[-1] = (str(value), first, True)
-            i = j
+            # "one hundred five" is 105, but "eight hundred five five five" is 800 then 555.
+            extra, j, matched = below_scale(
+                i + 1 + (1 if nxt == "and" else 0), lone_unit=lambda k: not (k + 1 < n and is_digitish(k + 1))
+            )
+            out[-1] = (str(int(out[-1][0]) * 100 + extra), out[-1][1], True)
+            i = j if matched else i + 1
             continue
         if word == "thousand" and out and out[-1][2] and int(out[-1][0]) < 100:
             # "two thousand" → 2000, "twenty twenty" stays two numbers; "two thousand five" → 2005.
-            value, first = int(out[-1][0]) * 1000, out[-1][1]
-            j = i + 1 + (1 if nxt == "and" else 0)
-            rest = tokens[j] if j < n else ""
-            if rest in _TENS:
-                value += _TENS[rest]
-                j += 1
-                if j < n and tokens[j] in _UNITS and _UNITS[tokens[j]] > 0:
-                    value += _UNITS[tokens[j]]
-                    j += 1
-            elif rest in _TEENS or (rest in _UNITS and _UNITS[rest] > 0):
-                value += _number_value(rest) or 0
-                j += 1
-            out[-1] = (str(value), first, True)
-            i = j
+            extra, i, _ = below_scale(i + 1 + (1 if nxt == "and" else 0), lone_unit=lambda _k: True)
+            out[-1] = (str(int(out[-1][0]) * 1000 + extra), out[-1][1], True)
             continue
         number = _number_value(word)
         if number is not None:
