@@ -269,3 +269,9 @@ def test_case_numbers_are_read_in_groups() -> None:
     assert speak_case_number(80012345678) == "eight zero zero, one two three, four five six, seven eight"
     assert speak_case_number(80012345678, 2) == "eighty, oh one, twenty three, forty five, sixty seven, eight"
     assert speak_case_number(8001, 0) == "eight zero zero one"
+
+
+def test_a_repeated_letter_before_a_scale_word_is_no_number() -> None:
+    # "double o thousand" once raised ValueError (int("oo")) in the middle of a call turn.
+    email = parse_email("j double o thousand at gmail dot com")
+    assert email is not None and email.startswith("joo") and email.endswith("@gmail.com")

@@ -256,7 +256,7 @@ def _number_spans(tokens: Sequence[str], *, o_is_letter: bool) -> list[tuple[str
             out.append((str(_TENS[word] + _UNITS[nxt]), i, True))
             i += 2
             continue
-        if word == "hundred" and out and out[-1][2] and len(out[-1][0]) == 1:
+        if word == "hundred" and out and out[-1][0].isdigit() and len(out[-1][0]) == 1:
             # "one hundred five" is 105, but "eight hundred five five five" is 800 then 555.
             extra, j, matched = below_scale(
                 i + 1 + (1 if nxt == "and" else 0), lone_unit=lambda k: not (k + 1 < n and is_digitish(k + 1))
@@ -264,7 +264,8 @@ def _number_spans(tokens: Sequence[str], *, o_is_letter: bool) -> list[tuple[str
             out[-1] = (str(int(out[-1][0]) * 100 + extra), out[-1][1], True)
             i = j if matched else i + 1
             continue
-        if word == "thousand" and out and out[-1][2] and int(out[-1][0]) < 100:
+        # (a repeated letter, "double o", is converted too but is no number to scale)
+        if word == "thousand" and out and out[-1][0].isdigit() and int(out[-1][0]) < 100:
             # "two thousand" → 2000, "twenty twenty" stays two numbers; "two thousand five" → 2005.
             extra, i, _ = below_scale(i + 1 + (1 if nxt == "and" else 0), lone_unit=lambda _k: True)
             out[-1] = (str(int(out[-1][0]) * 1000 + extra), out[-1][1], True)
