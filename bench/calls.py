@@ -67,7 +67,7 @@ from kayako_call_assistant.audio.pcm import resample
 from kayako_call_assistant.domain import Usage
 from kayako_call_assistant.speech.local_tts import LocalTextToSpeech
 from kayako_call_assistant.telephony.signature import DEVELOPMENT_AUTH_TOKEN
-from kayako_call_assistant.telephony.simulator import signed_headers
+from kayako_call_assistant.telephony.simulator import post_webhook, signed_headers, stream_target
 
 FRAME_SECONDS = 0.02
 FRAME_BYTES = 160
@@ -153,10 +153,13 @@ def _media(sid: str, seq: int, payload: str) -> str:
 
 async def run_call(call: Call, load: Load, start_at: float, rng: random.Random) -> None:
     await asyncio.sleep(max(0.0, start_at - time.monotonic()))
-    headers = signed_headers(DEVELOPMENT_AUTH_TOKEN, load.url, {}) if load.sign else None
     try:
+        url, parameters = load.url, {"From": f"+1555{1000000 + call.index:07d}"}
+        if load.sign:  # this project: dialled as Twilio does, through the signed voice webhook
+            url, parameters = await _dial(call, load)
+        headers = signed_headers(DEVELOPMENT_AUTH_TOKEN, url, {}) if load.sign else None
         async with connect(
-            load.url,
+            url,
             open_timeout=30,
             compression=None,
             ping_interval=None,
@@ -176,7 +179,7 @@ async def run_call(call: Call, load: Load, start_at: float, rng: random.Random) 
                             "streamSid": call.sid,
                             "callSid": "CA" + call.sid[2:],
                             "tracks": ["inbound"],
-                            "customParameters": {"From": f"+1555{1000000 + call.index:07d}"},
+                            "customParameters": parameters,
                             "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
                         },
                     }
@@ -194,6 +197,26 @@ async def run_call(call: Call, load: Load, start_at: float, rng: random.Random) 
     except Exception as error:  # a failed call is counted, not fatal to the run
         call.error = f"{type(error).__name__}: {error}"[:200]
     call.ended_at = time.monotonic()
+
+
+async def _dial(call: Call, load: Load) -> tuple[str, dict[str, str]]:
+    """The voice webhook's answer for this call, as Twilio gets it: the stream URL and its parameters
+    (the one-use stream token among them)."""
+    webhook = load.url.replace("ws://", "http://").replace("/twilio/media", "/twilio/voice")
+    params = {
+        "CallSid": "CA" + call.sid[2:],
+        "AccountSid": "AC" + "0" * 32,
+        "From": f"+1555{1000000 + call.index:07d}",
+        "To": "+15550000000",
+        "CallStatus": "ringing",
+        "Direction": "inbound",
+        "ApiVersion": "2010-04-01",
+    }
+    async with httpx.AsyncClient(timeout=30) as client:
+        response = await post_webhook(client, webhook, params, DEVELOPMENT_AUTH_TOKEN)
+    response.raise_for_status()
+    target = stream_target(response.text)
+    return target.url, target.parameters
 
 
 async def _speak(call: Call, ws: ClientConnection, load: Load, rng: random.Random) -> None:
@@ -401,7 +424,11 @@ async def start_project(args: argparse.Namespace, kayako_url: str, data_dir: Pat
         "KCA_PORT": str(port),
         "KCA_PUBLIC_URL": f"http://127.0.0.1:{port}",
         "KCA_TWILIO_FAKE_PORT": "0",
+        # One end-of-turn silence for every turn, as the peer has: the flow's longer windows (spelling,
+        # yes/no after an answer) are a dialogue policy, not server cost, and would show as added latency.
         "KCA_END_OF_TURN_SILENCE_MS": str(args.silence_ms),
+        "KCA_END_OF_TURN_YES_NO_MS": str(args.silence_ms),
+        "KCA_END_OF_TURN_SPELLING_MS": str(args.silence_ms),
         "KCA_IDLE_TIMEOUT_SECONDS": "60",
         "KCA_LOG_LEVEL": "WARNING",
         "KCA_GC_TUNING": "true" if args.gc else "false",
