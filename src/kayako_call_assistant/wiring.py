@@ -255,8 +255,15 @@ async def telephony_runtime(settings: Settings, runtime: Runtime) -> AsyncIterat
             idle_timeout_seconds=settings.idle_timeout_seconds,
             filler_after_seconds=settings.filler_after_seconds,
             filler_text=settings.filler_text,
+            playback_message_seconds=settings.playback_message_ms / 1000,
         ),
         public_url=settings.public_url,
+        media_url=settings.media_url,
+        media_signatures=TwilioSignatures(
+            tokens, settings.media_url, trusted_proxies=settings.forwarded_allow_ips
+        )
+        if settings.media_url
+        else None,
         stream_tokens=StreamTokens(secret, used=used, ttl_seconds=settings.stream_token_ttl_seconds),
         mode=settings.twilio_mode,
         gather_voice=settings.gather_voice,

@@ -19,6 +19,7 @@ from kayako_call_assistant.kayako_mock.app import create_app as create_mock_app
 from kayako_call_assistant.kayako_mock.config import MockConfig
 from kayako_call_assistant.servers import serve_in_background
 from kayako_call_assistant.settings import Settings
+from kayako_call_assistant.telephony.media_listener import start_media_listener
 from kayako_call_assistant.telephony.router import Telephony
 from kayako_call_assistant.telephony.signature import DEVELOPMENT_AUTH_TOKEN
 from kayako_call_assistant.telephony.simulator import SimulatedCall
@@ -96,5 +97,16 @@ async def voice_rig(
         settings = Settings(**values)
         async with call_runtime(settings) as runtime, telephony_runtime(settings, runtime) as built:
             telephony = dataclasses.replace(built, **engines) if engines else built
-            async with serve_in_background(create_app(runtime, telephony), port=port) as base_url:
+            async with contextlib.AsyncExitStack() as stack:
+                if telephony.media_signatures is not None:  # KCA_MEDIA_PORT: the native media listener
+                    media = await start_media_listener(
+                        telephony,
+                        telephony.media_signatures,
+                        host="127.0.0.1",
+                        port=settings.media_port,
+                        max_message_bytes=settings.ws_max_message_bytes,
+                    )
+                    stack.callback(media.close)
+                app = create_app(runtime, telephony)
+                base_url = await stack.enter_async_context(serve_in_background(app, port=port))
                 yield VoiceRig(base_url, mock_url, twilio_url, mock, settings, runtime, telephony)

@@ -8,6 +8,8 @@ import contextlib
 import dataclasses
 import signal
 import socket
+import ssl
+from collections.abc import Callable
 from types import FrameType
 from typing import Annotated, Any
 
@@ -107,11 +109,37 @@ async def _serve(settings: Settings, sockets: list[socket.socket] | None = None)
             tune_gc()
         pauses = GcPauses()
         pauses.install()
+        track: Callable[[], contextlib.AbstractContextManager[object]] = contextlib.nullcontext
         if settings.stt_engine == "instant":  # load-test engines (development only): expose /debug/load
-            app = LoadProbe(app, pauses)
+            app = probe = LoadProbe(app, pauses)
+            track = probe.stream
         config = server_config(settings, app)
+        if settings.media_port and telephony.media_signatures is not None:
+            from ..telephony.media_listener import start_media_listener
+
+            media = await start_media_listener(
+                telephony,
+                telephony.media_signatures,
+                host=settings.host,
+                port=settings.media_port,
+                max_message_bytes=settings.ws_max_message_bytes,
+                ssl_context=_tls_context(settings),
+                reuse_port=sockets is not None,  # workers share the port, as they share the main one
+                track=track,
+            )
+            stack.callback(media.close)
+            log.info("server.media_listening", url=settings.media_url, port=settings.media_port)
         log.info("server.listening", url=settings.public_url, bind=f"{settings.host}:{settings.port}")
         await DrainingServer(config, drain, settings.drain_seconds).serve(sockets=sockets)
+
+
+def _tls_context(settings: Settings) -> ssl.SSLContext | None:
+    """The media listener's TLS, from the same certificate as the main port's (None: plain)."""
+    if not settings.tls_cert:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(settings.tls_cert), str(settings.tls_key) if settings.tls_key else None)
+    return context
 
 
 def server_config(settings: Settings, app: Any) -> uvicorn.Config:

@@ -5,15 +5,17 @@ garbage-collection pauses, at ``GET /debug/load`` (``?reset=1`` starts a new mea
 Mounted by ``kca serve`` only with the load-test speech engines (``KCA_STT_ENGINE=instant``), which the
 settings refuse outside development. It is plain ASGI around the application: it sees each WebSocket's
 lifetime without touching the media-stream code and without a hop on any message (``receive`` and ``send``
-are passed through unchanged).
+are passed through unchanged); the native media listener (``KCA_MEDIA_PORT``) reports its connections
+through ``stream()``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from typing import Any
 
 from prometheus_client import REGISTRY
@@ -43,14 +45,8 @@ class LoadProbe:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
-            key = id(scope)
-            self._open[key] = time.monotonic()
-            self._opened += 1
-            try:
+            with self.stream():
                 await self.app(scope, receive, send)
-            finally:
-                started = self._open.pop(key)
-                self._closed_seconds += time.monotonic() - max(started, self._since)
             return
         if scope["type"] == "http" and scope["path"] == PATH:
             query = scope.get("query_string", b"")
@@ -64,6 +60,19 @@ class LoadProbe:
             await JSONResponse(figures)(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+    @contextlib.contextmanager
+    def stream(self) -> Iterator[None]:
+        """Counts one media stream while the block runs (the ASGI WebSockets above; the native media
+        listener's connections, which do not pass through ASGI, call it themselves)."""
+        key = object()
+        self._open[id(key)] = time.monotonic()
+        self._opened += 1
+        try:
+            yield
+        finally:
+            started = self._open.pop(id(key))
+            self._closed_seconds += time.monotonic() - max(started, self._since)
 
     def snapshot(self, *, reset: bool = False) -> dict[str, Any]:
         """Figures since the last reset; ``stream_seconds`` includes the part of open streams in the window."""

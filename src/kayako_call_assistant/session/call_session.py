@@ -61,7 +61,7 @@ class SessionConfig:
     filler_text: str = "One moment, let me check that."
     max_speech_failures: int = 2  # consecutive transcription failures before the call is closed
     playback_lead_seconds: float = 0.06  # how far ahead of real time audio is handed over, at least
-    playback_batch_seconds: float = 0.04  # and at most this much more (frames sent per wake-up)
+    playback_message_seconds: float = 0.1  # audio per outbound message, and at most this much more ahead
     finish_timeout_seconds: float = 30.0  # the most the end of a call waits for the turn in progress
     ending_wait_seconds: float = 5.0  # a transfer or hang-up waits this long at most for the caller to stop
 
@@ -161,7 +161,7 @@ class CallSession:
                 fallback_tts=speech.fallback_tts,
                 usage=handler.call.usage,
                 lead_seconds=config.playback_lead_seconds,
-                batch_seconds=config.playback_batch_seconds,
+                message_seconds=config.playback_message_seconds,
                 clock=clock,
             )
             self._endpointer: Endpointer | None = Endpointer(speech.vad, config.endpointer)
@@ -214,7 +214,10 @@ class CallSession:
                 event = await self._transport.receive()
                 if event is None:
                     break
-                await self._on_event(event)
+                if type(event) is CallerAudio and self._audio:
+                    self._on_audio(event.ulaw)  # fifty times a second: no coroutine in between
+                else:
+                    await self._on_event(event)
         finally:
             await self._finish()
 
@@ -263,9 +266,16 @@ class CallSession:
     def _on_audio(self, ulaw: bytes) -> None:
         endpointer = self._endpointer
         assert endpointer is not None
-        self._pcm += ulaw_to_pcm16(ulaw)
-        while len(self._pcm) >= PCM_FRAME_BYTES:
-            frame, self._pcm = self._pcm[:PCM_FRAME_BYTES], self._pcm[PCM_FRAME_BYTES:]
+        pcm = self._pcm + ulaw_to_pcm16(ulaw) if self._pcm else ulaw_to_pcm16(ulaw)
+        whole = len(pcm) - len(pcm) % PCM_FRAME_BYTES
+        self._pcm = pcm[whole:]
+        # Twilio's messages are one frame each: then ``pcm`` is the frame, with no copy.
+        frames = (
+            (pcm,)
+            if whole == len(pcm) == PCM_FRAME_BYTES
+            else (pcm[i : i + PCM_FRAME_BYTES] for i in range(0, whole, PCM_FRAME_BYTES))
+        )
+        for frame in frames:
             for endpoint in endpointer.push(frame):
                 if isinstance(endpoint, SpeechStarted):
                     self._on_speech_started()

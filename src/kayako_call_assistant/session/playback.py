@@ -1,6 +1,6 @@
 """What the caller hears. ``AudioPlayback``: speech synthesized sentence by sentence, sent through the
-transport as 20 ms μ-law frames at real-time pace, a mark after each sentence, and ``clear`` when the caller
-interrupts. ``TextPlayback``: sentences sent as text, heard as soon as sent.
+transport as μ-law messages of whole 20 ms frames at real-time pace, a mark after each sentence, and ``clear``
+when the caller interrupts. ``TextPlayback``: sentences sent as text, heard as soon as sent.
 
 The marks the far end echoes tell which sentences were played to the end; the one playing when the caller
 cut in is heard up to the share of its duration that had elapsed. That is what the transcript keeps, and
@@ -82,7 +82,7 @@ class AudioPlayback:
         fallback_tts: TextToSpeech | None,
         usage: Usage,
         lead_seconds: float = 0.06,
-        batch_seconds: float = 0.04,
+        message_seconds: float = 0.1,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._transport = transport
@@ -90,7 +90,8 @@ class AudioPlayback:
         self._fallback = fallback_tts
         self._usage = usage
         self._lead = lead_seconds
-        self._batch = batch_seconds
+        # Whole frames per message, at least one: the far end plays any multiple of 20 ms in order.
+        self._message_bytes = max(1, round(message_seconds / FRAME_SECONDS)) * FRAME_BYTES
         self._clock = clock
         self._queue: deque[Segment] = deque()
         self._wake = asyncio.Event()
@@ -259,14 +260,21 @@ class AudioPlayback:
             await self._send_frames(segment, tail, generation, flush=True)
 
     async def _send_frames(self, segment: Segment, ulaw: bytes, generation: int, *, flush: bool) -> bytes:
-        """Send every whole frame of ``ulaw`` at real-time pace; return the part frame left over."""
-        usable = len(ulaw) - (0 if flush else len(ulaw) % FRAME_BYTES)
-        for offset in range(0, usable, FRAME_BYTES):
-            # Twilio is kept between `lead` and `lead + batch` seconds ahead of the caller's ear: enough to
-            # ride out a late wake-up, little enough that `clear` drops almost nothing, and one wake-up sends
-            # a few frames (a timer per 20 ms frame per call is what limits calls per core).
+        """Send the whole frames of ``ulaw`` at real-time pace, in messages of up to ``message_seconds``;
+        return what is kept for the next call: the part frame, and (unless ``flush``) a short tail while
+        the caller's buffer still holds more than the lead, so that speech arriving in small chunks still
+        leaves in full messages."""
+        offset = 0
+        while True:
+            whole = (len(ulaw) - offset) // FRAME_BYTES * FRAME_BYTES
             buffered = self._play_end - self._clock()
-            if buffered >= self._lead + self._batch:
+            if whole == 0 or (not flush and whole < self._message_bytes and buffered > self._lead):
+                return ulaw[offset:]
+            # Twilio is kept between `lead` and `lead + message` seconds ahead of the caller's ear: enough to
+            # ride out a late wake-up, little enough that `clear` drops almost nothing. A call costs per
+            # WebSocket message and per wake-up, not per byte: one wake-up sends one message of several
+            # frames (100 ms by default), five times fewer than a message per 20 ms frame.
+            if buffered > self._lead:
                 await asyncio.sleep(buffered - self._lead)
             if generation != self._generation:
                 return b""
@@ -276,12 +284,14 @@ class AudioPlayback:
                 if segment.on_first_frame is not None:
                     segment.on_first_frame(now)
             elif now > self._play_end:
-                # Mid-sentence, the caller's buffer ran dry before this frame left: they heard a gap.
+                # Mid-sentence, the caller's buffer ran dry before this message left: they heard a gap.
                 PLAYBACK_LATE.inc(now - self._play_end)
-            await self._transport.send_audio(ulaw[offset : offset + FRAME_BYTES])
-            segment.frames_sent += 1
-            self._play_end = max(self._play_end, now) + FRAME_SECONDS
-        return ulaw[usable:]
+            size = min(self._message_bytes, whole)
+            await self._transport.send_audio(ulaw[offset : offset + size])
+            frames = size // FRAME_BYTES
+            segment.frames_sent += frames
+            self._play_end = max(self._play_end, now) + frames * FRAME_SECONDS
+            offset += size
 
 
 class TextPlayback:

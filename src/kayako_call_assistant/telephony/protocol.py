@@ -7,11 +7,11 @@ be skipped without ending the call.
 
 from __future__ import annotations
 
-import base64
 import binascii
-import json
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 
 class MalformedMessage(ValueError):
@@ -71,8 +71,8 @@ def _string(section: dict[str, Any], key: str, event: str) -> str:
 
 
 # Twilio's largest frame (a `start` with custom parameters) is a few kilobytes and a 20 ms `media` frame
-# a few hundred bytes; anything far larger is not Twilio. Checked before json.loads so a hostile frame
-# costs nothing to refuse; nesting deeper than json's recursion limit is refused by the RecursionError.
+# a few hundred bytes; anything far larger is not Twilio. Checked before parsing so a hostile frame
+# costs nothing to refuse; orjson refuses nesting deeper than its limit (1,024) with JSONDecodeError.
 MAX_FRAME_CHARS = 64 * 1024
 MAX_MARK_NAME_CHARS = 256
 
@@ -83,18 +83,19 @@ def parse(text: str | bytes) -> StreamEvent:
     if len(text) > MAX_FRAME_CHARS:
         raise MalformedMessage(f"frame of {len(text)} characters (limit {MAX_FRAME_CHARS})")
     try:
-        message = json.loads(text)
-    except (ValueError, UnicodeDecodeError) as error:
+        # orjson: a third of json's time on a media frame, which arrives fifty times a second per call.
+        message = orjson.loads(text)
+    except orjson.JSONDecodeError as error:  # also nesting deeper than orjson's limit, and bad UTF-8
         raise MalformedMessage(f"not JSON: {str(error)[:80]}") from None
-    except RecursionError:
-        raise MalformedMessage("JSON nested too deeply") from None
     if not isinstance(message, dict):
         raise MalformedMessage("not a JSON object")
     kind = message.get("event")
     if kind == "media":
         media = _section(message, "media")
         try:
-            payload = base64.b64decode(_string(media, "payload", "media"), validate=True)
+            # strict_mode: only the base64 alphabet with correct padding, as b64decode(validate=True),
+            # without its per-call regular expression.
+            payload = binascii.a2b_base64(_string(media, "payload", "media"), strict_mode=True)
             timestamp = int(media.get("timestamp", 0))
         except (binascii.Error, ValueError, TypeError, OverflowError):
             raise MalformedMessage("'media' event with a bad payload or timestamp") from None
@@ -138,7 +139,7 @@ def parse(text: str | bytes) -> StreamEvent:
 
 
 def media_message(stream_sid: str, ulaw: bytes) -> str:
-    payload = base64.b64encode(ulaw).decode("ascii")
+    payload = binascii.b2a_base64(ulaw, newline=False).decode("ascii")
     return f'{{"event":"media","streamSid":"{stream_sid}","media":{{"payload":"{payload}"}}}}'
 
 

@@ -67,7 +67,8 @@ async def post_webhook(
 class Received:
     """What came back over the stream, for assertions and reports."""
 
-    media_frames: int = 0
+    media_frames: int = 0  # 20 ms frames of assistant audio received (a message may carry several)
+    media_messages: int = 0
     marks: list[str] = field(default_factory=list)
     clears: int = 0
     # Time the caller heard nothing in the middle of the assistant's speech because its audio came late:
@@ -131,6 +132,7 @@ class SimulatedCall:
         self.extra_parameters = extra_parameters or {}
         self.token_override = token
         self.issued_token = ""  # the stream token the voice webhook issued
+        self.stream_url = ""  # where the voice webhook's TwiML sent the stream
         self.stream_sid = "MZ" + uuid.uuid4().hex
         self.account_sid = "AC" + "0" * 32
         self.received = Received()
@@ -176,6 +178,7 @@ class SimulatedCall:
             raise SimulationError(f"voice webhook answered {response.status_code}: {response.text[:200]}")
         target = stream_target(response.text)
         self.issued_token = target.parameters.get("token", "")
+        self.stream_url = target.url
         parameters = {**target.parameters, **self.extra_parameters}
         if self.token_override is not None:
             parameters["token"] = self.token_override
@@ -345,7 +348,8 @@ class SimulatedCall:
                     ulaw = base64.b64decode(message["media"]["payload"])
                     if self.answer_started_at is None and self.last_speech_frame_at is not None:
                         self.answer_started_at = now
-                    self.received.media_frames += 1
+                    self.received.media_messages += 1
+                    self.received.media_frames += len(ulaw) // 160
                     self.received.heard += ulaw
                     previous = self._last_frame_at
                     if (

@@ -19,7 +19,7 @@ def http_url(public_url: str, path: str, **query: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/") + path, urlencode(query), ""))
 
 
-def connect_stream(*, public_url: str, token: str) -> str:
+def connect_stream(*, public_url: str, token: str, media_url: str = "") -> str:
     """Bidirectional media stream; the call's signed stream token (``stream_auth``) travels as a
     ``<Parameter name="token">`` to the ``start`` message, and with it the caller's number and attestation.
 
@@ -27,11 +27,14 @@ def connect_stream(*, public_url: str, token: str) -> str:
     the call first: when the replica serving it died or was stopped mid-call (deploy: resume). Twilio then
     asks the voice webhook again with the same CallSid, through the public URL, so any replica answers: it
     resumes the call from its stored state, or hangs up if the call had finished.
+
+    ``media_url``: the base URL of the media-stream listener when it has a port of its own
+    (``KCA_MEDIA_PORT``); by default the stream is opened on the public URL.
     """
     response = VoiceResponse()
     connect = Connect()
     stream = connect.stream(
-        url=websocket_url(public_url, "/twilio/media"),
+        url=websocket_url(media_url or public_url, "/twilio/media"),
         name="assistant",
         status_callback=http_url(public_url, "/twilio/stream-status"),
         status_callback_method="POST",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import structlog
@@ -53,6 +53,8 @@ class Telephony:
     voice: SessionConfig
     public_url: str
     stream_tokens: StreamTokens
+    media_url: str = ""  # where Twilio opens media streams (KCA_MEDIA_PORT's listener); "": the public URL
+    media_signatures: TwilioSignatures | None = None  # checks upgrades on that listener (signed for its URL)
     mode: str = "stream"  # or "gather"
     gather_voice: str = "Polly.Joanna"
     transfer_target: str = ""
@@ -126,7 +128,7 @@ async def voice(t: Telephony, request: Request) -> Response:
         token = t.stream_tokens.issue(
             call_sid=call_sid, caller=form.get("From"), called=form.get("To"), attestation=attestation
         )
-        return xml(twiml.connect_stream(public_url=t.public_url, token=token))
+        return xml(twiml.connect_stream(public_url=t.public_url, token=token, media_url=t.media_url))
     flow = await t.service.start(
         CallStart(
             CallChannel.GATHER,
@@ -216,13 +218,15 @@ async def media(t: Telephony, websocket: WebSocket) -> None:
     await websocket.accept()
 
     async def receive() -> str | bytes | None:
-        with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+        try:  # (try rather than contextlib.suppress: this runs fifty times a second per call)
             message = await websocket.receive()
-            if message["type"] != "websocket.disconnect":
-                # A binary frame is not Twilio's, but it is handed on to be logged and skipped like any
-                # other malformed frame rather than ending the call.
-                return message.get("text") or message.get("bytes") or b""
-        return None
+        except (WebSocketDisconnect, RuntimeError):
+            return None
+        if message["type"] == "websocket.disconnect":
+            return None
+        # A binary frame is not Twilio's, but it is handed on to be logged and skipped like any other
+        # malformed frame rather than ending the call.
+        return message.get("text") or message.get("bytes") or b""
 
     async def send(text: str) -> None:
         # The caller may hang up mid-sentence: a send into the closing socket is not an error of ours.
@@ -234,6 +238,20 @@ async def media(t: Telephony, websocket: WebSocket) -> None:
         if websocket.application_state is WebSocketState.CONNECTED:
             with contextlib.suppress(RuntimeError, WebSocketDisconnect):  # the peer left first
                 await websocket.close()
+
+    await run_media_stream(
+        receive,
+        send,
+        close,
+        authenticate=stream_authenticator(t),
+        parts=t.stream_parts(),
+        on_session=session_registry(t),
+    )
+    await close()
+
+
+def stream_authenticator(t: Telephony) -> Callable[[protocol.Started], Awaitable[CallStart | None]]:
+    """How a media stream's ``start`` becomes its call, on either listener."""
 
     async def authenticate(start: protocol.Started) -> CallStart | None:
         """The call's facts come from the token the signed voice webhook issued, never from the other
@@ -249,13 +267,16 @@ async def media(t: Telephony, websocket: WebSocket) -> None:
             caller_attestation=claims.attestation,
         )
 
+    return authenticate
+
+
+def session_registry(t: Telephony) -> Callable[[str, CallSession | None], None]:
+    """Keeps ``t.live`` (the calls this process serves, by CallSid) as streams start and end."""
+
     def on_session(call_sid: str, session: CallSession | None) -> None:
         if session is None:
             t.live.pop(call_sid, None)
         else:
             t.live[call_sid] = session
 
-    await run_media_stream(
-        receive, send, close, authenticate=authenticate, parts=t.stream_parts(), on_session=on_session
-    )
-    await close()
+    return on_session
