@@ -11,8 +11,10 @@ import pytest
 from kayako_call_assistant.domain import HelpArticle
 from kayako_call_assistant.knowledge.base import KnowledgeBase
 from kayako_call_assistant.llm import minilm_model
+from kayako_call_assistant.llm.engines import embedder_from_settings
 from kayako_call_assistant.llm.local_embedder import LocalEmbedder
 from kayako_call_assistant.ports import PassageEmbedder
+from kayako_call_assistant.settings import Settings
 
 TEXTS = [
     "How do I delete my account?. Open Settings, then Account, then Delete account.",
@@ -144,3 +146,12 @@ async def test_passages_use_the_passage_window_and_queries_the_query_window(
     assert not np.allclose(passage, inner.embed_matrix(embedder.passages[:1], tokens=64)[0], atol=1e-3)
     await kb.search("close my account")
     assert embedder.queries == ["close my account"]
+
+
+def test_the_settings_choose_the_window_the_graph_and_the_cache(tmp_path: Path) -> None:
+    default = embedder_from_settings(Settings(data_dir=tmp_path))
+    assert isinstance(default, LocalEmbedder)
+    assert (default.passage_tokens, default.max_tokens, default.int8_matmul) == (32, 64, True)
+    assert default.cache_dir == tmp_path / "models"
+    chosen = embedder_from_settings(Settings(kb_passage_tokens=64, kb_int8_matmul=False))
+    assert isinstance(chosen, LocalEmbedder) and (chosen.passage_tokens, chosen.int8_matmul) == (64, False)
