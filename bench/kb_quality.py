@@ -77,15 +77,19 @@ class CachedEmbedder:
         CACHE.mkdir(parents=True, exist_ok=True)
 
     def _path(self, text: str) -> Path:
-        key = hashlib.sha256(f"{self.name}|{self.inner.max_tokens}|{text}".encode()).hexdigest()
+        inner = self.inner
+        key = hashlib.sha256(
+            f"{self.name}|{inner.passage_tokens}|b{inner.batch_size}|{text}".encode()
+        ).hexdigest()
         return CACHE / f"{key}.npy"
 
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        if len(texts) == 1:  # queries: not cached
-            return await self.inner.embed(texts)
+        return await self.inner.embed(texts)  # queries: not cached
+
+    async def embed_passages(self, texts: Sequence[str]) -> list[list[float]]:
         missing = [t for t in texts if not self._path(t).exists()]
         if missing:
-            for text, vector in zip(missing, await self.inner.embed(missing), strict=True):
+            for text, vector in zip(missing, await self.inner.embed_passages(missing), strict=True):
                 np.save(self._path(text), np.asarray(vector, dtype=np.float32))
         return [np.load(self._path(t)).tolist() for t in texts]
 
@@ -119,6 +123,8 @@ def load_oos() -> dict[str, list[Query]]:
 
 
 _QUERY_VECTORS: dict[str, Any] = {}
+_PASSAGE_TOKENS: int | None = None  # --passage-tokens: the passages' token window (default: the embedder's)
+_WHEEL_MODEL = False  # --wheel-model: the wheel's float32-MatMul graph instead of the derived int8 one
 
 
 async def evidence_for(kb: KnowledgeBase, queries: list[Query], embedder: Any) -> list[Evidence]:
@@ -183,7 +189,12 @@ def off_topic_answered(evidence: list[Evidence], thresholds: GateThresholds) -> 
 async def build(
     articles: list[HelpArticle], *, semantic: bool, weight: float, gate: GateThresholds
 ) -> tuple[KnowledgeBase, Any]:
-    embedder = CachedEmbedder(LocalEmbedder()) if semantic else None
+    settings = Settings()
+    local = LocalEmbedder(
+        passage_tokens=_PASSAGE_TOKENS or settings.kb_passage_tokens,
+        int8_matmul=settings.kb_int8_matmul and not _WHEEL_MODEL,
+    )
+    embedder = CachedEmbedder(local) if semantic else None
     kb = KnowledgeBase(
         ListedHelpDesk(articles),  # type: ignore[arg-type]
         embedder=embedder,  # type: ignore[arg-type]
@@ -298,6 +309,8 @@ async def report(args: argparse.Namespace) -> dict[str, Any]:
         "ranking": "fused (MiniLM + BM25)" if kb.semantic else "BM25",
         "articles": len(articles),
         "passages": len(kb.index.passages),
+        "embedder": embedder.name if embedder else None,
+        "passage_tokens": embedder.inner.passage_tokens if embedder else None,
         "gate": {"lexical_weight": settings.kb_lexical_weight, **gate.__dict__}
         if hasattr(gate, "__dict__")
         else {
@@ -326,7 +339,11 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("--tune", action="store_true", help="choose fusion weight and gate on the tune split")
     parser.add_argument("--lexical", action="store_true", help="BM25 only (semantic ranking off)")
+    parser.add_argument("--passage-tokens", type=int, help="passages' token window (default: the embedder's)")
+    parser.add_argument("--wheel-model", action="store_true", help="the wheel's graph (float32 MatMuls)")
     args = parser.parse_args()
+    global _PASSAGE_TOKENS, _WHEEL_MODEL
+    _PASSAGE_TOKENS, _WHEEL_MODEL = args.passage_tokens, args.wheel_model
     result = asyncio.run(report(args))
     if args.json or args.tune:
         print(json.dumps(result, indent=2))

@@ -108,6 +108,13 @@ class Embedder(Protocol):
     async def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
 
 
+@runtime_checkable
+class PassageEmbedder(Embedder, Protocol):
+    """An embedder with a cheaper form for passages (e.g. a shorter token window); queries use ``embed``."""
+
+    async def embed_passages(self, texts: Sequence[str]) -> list[list[float]]: ...
+
+
 class SpeechToText(Protocol):
     name: str
 

@@ -453,6 +453,21 @@ class Settings(BaseSettings):
         "machine; `openai`: `KCA_EMBEDDING_MODEL` on the OpenAI-compatible endpoint (the gate's thresholds "
         "were tuned for `local`).",
     )
+    kb_passage_tokens: int = Field(
+        32,
+        ge=8,
+        le=256,
+        description="`local` embedder: WordPiece tokens embedded of each passage (its title, heading and opening "
+        "words; queries keep 64). 32 costs about 10 ms of CPU per passage with the int8 graph, a minute of two "
+        "cores for 10,000 passages; 64 ranks a little better on the tune split at 2.5 times the cost "
+        "(docs/knowledge.md).",
+    )
+    kb_int8_matmul: bool = Field(
+        True,
+        description="`local` embedder: run the model's matrix products in int8 (a graph derived once from the "
+        "wheel's and cached in `KCA_DATA_DIR`/models), a fifth to a quarter cheaper than its float32 products; "
+        "off: the wheel's graph as it is.",
+    )
     kb_lexical_weight: float = Field(
         0.1, ge=0.0, description="Weight of BM25 relevance added to the cosine similarity in the fused score."
     )

@@ -18,7 +18,7 @@ import numpy.typing as npt
 import structlog
 
 from ..domain import Assessment, HelpArticle, Passage, SearchHit
-from ..ports import Embedder, HelpDesk
+from ..ports import Embedder, HelpDesk, PassageEmbedder
 from .gate import Evidence, GateThresholds, decide
 from .index import KnowledgeIndex
 from .query import clean_query
@@ -75,8 +75,13 @@ class KnowledgeBase:
             return None
         texts = [embedding_text(p) for p in index.passages]
         missing = sorted({t for t in texts if t not in self._cache})
+        embed = (
+            self._embedder.embed_passages
+            if isinstance(self._embedder, PassageEmbedder)
+            else self._embedder.embed
+        )
         try:
-            fresh = await self._embedder.embed(missing) if missing else []
+            fresh = await embed(missing) if missing else []
         except Exception as error:  # semantic ranking is optional: fall back to lexical
             log.warning("knowledge.embedding_failed", error=type(error).__name__)
             return None

@@ -29,4 +29,8 @@ def embedder_from_settings(settings: Settings) -> Embedder:
     """``kb_embedder=local``: MiniLM on this machine (no network); ``openai``: the endpoint's embeddings."""
     if settings.kb_embedder == "openai":
         return OpenAIEmbedder.from_settings(settings)
-    return LocalEmbedder()
+    return LocalEmbedder(
+        passage_tokens=settings.kb_passage_tokens,
+        int8_matmul=settings.kb_int8_matmul,
+        cache_dir=settings.data_dir / "models",
+    )
