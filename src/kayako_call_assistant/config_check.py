@@ -81,6 +81,13 @@ def static_problems(settings: Settings) -> list[Problem]:
                 f"{settings.public_url!r} is not https; Twilio must reach this service over TLS",
             )
         )
+    if settings.media_url and not settings.media_url.startswith(("https://", "wss://")):
+        problems.append(
+            Problem(
+                "KCA_MEDIA_PUBLIC_URL",
+                f"{settings.media_url!r} is not https or wss; Twilio must reach the media listener over TLS",
+            )
+        )
     if settings.workers > 1 and _is_sqlite(settings):
         problems.append(
             Problem(

@@ -84,6 +84,11 @@ def test_caddy_balances_both_replicas_and_checks_readiness(config: dict[str, Any
     assert proxy is not None
     assert proxy.group(1).split() == [f"{name}:8080" for name in REPLICAS]
     assert "health_uri /readyz" in caddyfile
+    # media streams go to the media listener of each replica, with the port the replicas are given
+    media = re.search(r"^\s*reverse_proxy /twilio/media ([^{]+)\{", caddyfile, flags=re.MULTILINE)
+    assert media is not None
+    port = config["services"][REPLICAS[0]]["environment"]["KCA_MEDIA_PORT"]
+    assert media.group(1).split() == [f"{name}:{port}" for name in REPLICAS]
     assert any("443" in str(port) for port in config["services"]["caddy"]["ports"])
 
 

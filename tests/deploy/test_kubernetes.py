@@ -125,3 +125,22 @@ def test_ingress_keeps_media_streams_open(built: tuple[str, dict[tuple[str, str]
     drain = float(resources["ConfigMap", "kca-config"]["data"]["KCA_DRAIN_SECONDS"])
     for key in ("proxy-read-timeout", "proxy-send-timeout"):
         assert int(annotations[f"nginx.ingress.kubernetes.io/{key}"]) >= drain
+
+
+def test_media_streams_reach_the_media_listener_at_the_public_url(
+    built: tuple[str, dict[tuple[str, str], Any]],
+) -> None:
+    _, resources = built
+    config = resources["ConfigMap", "kca-config"]["data"]
+    container = _pod(resources)["containers"][0]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports["media"] == int(config["KCA_MEDIA_PORT"]) != ports["http"]
+    service_ports = {p["name"]: p for p in resources["Service", "kca"]["spec"]["ports"]}
+    assert service_ports["media"]["targetPort"] == "media"
+    paths = resources["Ingress", "kca"]["spec"]["rules"][0]["http"]["paths"]
+    media = [p for p in paths if p["path"] == "/twilio/media"]
+    assert media and media[0]["backend"]["service"]["port"]["name"] == "media"
+    # Twilio signs the URL it was given: the stream URL is the public one, routed by path
+    assert config["KCA_MEDIA_PUBLIC_URL"] == config["KCA_PUBLIC_URL"]
+    settings = Settings(**{k.removeprefix("KCA_").lower(): v for k, v in config.items() if k.startswith("KCA_")})
+    assert settings.media_url == config["KCA_PUBLIC_URL"]
