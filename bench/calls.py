@@ -5,9 +5,27 @@ For each N the benchmark starts a fresh `kca serve` (pinned with ``taskset`` to 
 load-test speech engines (``KCA_STT_ENGINE=instant``, ``KCA_TTS_ENGINE=tone``: no speech model in the
 numbers), the local language engine, SQLite or ``--database-url``, and the Kayako mock in a process of its
 own. This process is Twilio, pinned to ``--client-cpus``: a Media Streams client in the style of
-``../shared/perf/twilio_load.py`` (signed WebSocket upgrade, ``connected``/``start``, 20 ms μ-law frames on
-an absolute real-time schedule for the whole call, each ``mark`` echoed when the audio before it has
-played, ``clear`` obeyed).
+``../shared/perf/twilio_load.py`` (each call dialled through the signed voice webhook for its one-use stream
+token, a signed WebSocket upgrade, ``connected``/``start``, 20 ms μ-law frames on an absolute real-time
+schedule for the whole call, each ``mark`` echoed when the audio before it has played, ``clear`` obeyed).
+
+The callers must stay far cheaper than the server they measure, so they share one clock and one cheap
+WebSocket client rather than a task and a sleep per call and frame:
+- **one ticker** (``Ticker``): the 20 ms frame period is cut into ten 2 ms phases; a call's first frame is
+  due at the first tick after it was answered (so the phases are as random as the calls' start times) and
+  frame k 20 ms × k later. One timer wakes the loop every 2 ms and sends, synchronously, the frame due of
+  every call in that phase. Each frame's lateness (sent − due) is recorded; a late tick sends the late
+  frames in order (at most one per call before the loop reads what arrived meanwhile) until the schedule is
+  caught up. What a caller says is a generator (``caller_script``) advanced once per frame with the time
+  that frame was sent: no awaits per frame.
+- **picows** (Cython) for the WebSockets: ``send`` is a synchronous write; a media message is built from
+  pre-encoded bytes (only its sequence number, chunk and timestamp are formatted). Received media is
+  recognised by a substring and its audio length taken from the base64 payload's length, so a message may
+  carry any number of 20 ms frames; other messages (``mark``, ``clear``) are parsed as JSON.
+- the client's heap is frozen out of garbage collection (``gc.freeze``) before the calls start.
+``--stand-in`` runs the same callers against a stand-in server that costs next to nothing (it answers each
+caller frame with one reply frame while it speaks): a check of the callers alone at any N, not a
+measurement of any server.
 
 Every call, as a caller would: one second of silence, the greeting heard to its end, a pause, then turns
 until the run ends: a question ("how do I reset my password", 1.3 s of eSpeak NG speech) first, then
@@ -29,7 +47,8 @@ Measured over a window that opens when every call has connected and heard its gr
   point (frame k arrived later than the first frame's arrival + the audio before k);
 - **memory per call**: the server's RSS at the end of the window minus its RSS after the warm-up call, / N;
 - **GC pause**: the largest garbage-collection pause in the server in the window (``gc.callbacks``);
-- **client**: its own lateness sending frames (p99) and CPU share, to show the client kept real time.
+- **client**: its own lateness sending frames (p99) and CPU share, to show the client kept real time, and
+  the CPU everything else used on the client's cores in the window (other processes: a shared machine).
 
 ``--peer`` runs the same load against the Pipecat bot of ``../shared/perf/pipecat_server.py`` in its own
 virtual environment (created once under ``--cache-dir`` with pinned versions) and prints both side by side.
@@ -188,7 +207,9 @@ class Ticker:
         sent_at, late = self.sent_at, self.late
         now = time.monotonic()
         # A tick runs when it is due; as with a sleep, the loop's millisecond timer can wake it up to 1 ms early.
-        while self.origin + self.next_tick * SLOT <= now + 0.001:
+        # Behind schedule, at most one frame per call goes before the loop reads what has arrived meanwhile.
+        last = self.next_tick + PHASES
+        while self.origin + self.next_tick * SLOT <= now + 0.001 and self.next_tick < last:
             phase = self.phases[self.next_tick % PHASES]
             for call in phase:
                 if call.script is None:
@@ -393,7 +414,6 @@ async def run_call(call: Call, load: Load, start_at: float, rng: random.Random) 
                 websocket_handshake_timeout=30,
                 max_frame_size=2**20,
                 extra_headers=headers,
-                use_aiofastnet=os.environ.get("AFN", "1") == "1",
             ),
             30,
         )
