@@ -48,7 +48,8 @@ Measured over a window that opens when every call has connected and heard its gr
 - **memory per call**: the server's RSS at the end of the window minus its RSS after the warm-up call, / N;
 - **GC pause**: the largest garbage-collection pause in the server in the window (``gc.callbacks``);
 - **client**: its own lateness sending frames (p99) and CPU share, to show the client kept real time, and
-  the CPU everything else used on the client's cores in the window (other processes: a shared machine).
+  the CPU everything else used on the client's cores in the window (other processes on a shared machine,
+  and interrupts: the loopback network's softirq work, partly caused by the client's own sends).
 
 ``--peer`` runs the same load against the Pipecat bot of ``../shared/perf/pipecat_server.py`` in its own
 virtual environment (created once under ``--cache-dir`` with pinned versions) and prints both side by side.
@@ -496,16 +497,18 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
-def cpu_busy(cpus: str) -> float:
-    """Seconds the CPUs in the list ``cpus`` (e.g. "0" or "0,1") have been busy since boot (/proc/stat)."""
+def cpu_busy(cpus: str) -> tuple[float, float]:
+    """Seconds the CPUs in the list ``cpus`` (e.g. "0" or "0,1") have been busy since boot, and of those the
+    seconds spent in interrupts (mostly the loopback network's softirq, which no process is charged for)."""
     wanted = {f"cpu{c.strip()}" for c in cpus.split(",")}
-    busy = 0
+    busy = interrupts = 0
     for line in Path("/proc/stat").read_text().splitlines():
         name, *ticks = line.split()
         if name in wanted:
             values = [int(t) for t in ticks[:8]]
             busy += sum(values) - values[3] - values[4]  # all but idle and iowait
-    return busy / _TICKS
+            interrupts += values[5] + values[6]
+    return busy / _TICKS, interrupts / _TICKS
 
 
 def rss_bytes(pid: int) -> int:
@@ -933,7 +936,8 @@ async def _measure(
         "client_cpu_core": round((client1 - client0) / (w1 - w0), 2),
         # Everything else that ran on the client's cores in the window (other processes, interrupts): when it
         # is large the client was competing for its core, and its lateness says more about the machine.
-        "client_core_others": round((core1 - core0 - (client1 - client0)) / (w1 - w0), 2),
+        "client_core_others": round((core1[0] - core0[0] - (client1 - client0)) / (w1 - w0), 2),
+        "client_core_interrupts": round((core1[1] - core0[1]) / (w1 - w0), 2),  # included in the above
     }
 
 
