@@ -168,6 +168,7 @@ class Call:
 
 # A media message is formatted by hand from pre-built bytes: the client sends tens of thousands a second.
 _MEDIA_HEAD = b'{"event":"media","sequenceNumber":"%d","media":{"track":"inbound","chunk":"%d","timestamp":"%d","payload":"'
+_TEXT, _CONTINUATION, _CLOSE = WSMsgType.TEXT, WSMsgType.CONTINUATION, WSMsgType.CLOSE  # looked up once
 PHASES = 10  # the 20 ms frame period is divided into 10 phases of 2 ms; each call sends in one of them
 SLOT = FRAME_SECONDS / PHASES
 
@@ -205,22 +206,29 @@ class Ticker:
         self.timer = asyncio.get_running_loop().call_later(max(0.0, delay), self._run)
 
     def _run(self) -> None:
-        sent_at, late = self.sent_at, self.late
-        now = time.monotonic()
+        sent_at, late, monotonic, text, head = self.sent_at, self.late, time.monotonic, _TEXT, _MEDIA_HEAD
+        now = monotonic()
         # A tick runs when it is due; as with a sleep, the loop's millisecond timer can wake it up to 1 ms early.
         # Behind schedule, at most one frame per call goes before the loop reads what has arrived meanwhile.
         last = self.next_tick + PHASES
         while self.origin + self.next_tick * SLOT <= now + 0.001 and self.next_tick < last:
-            phase = self.phases[self.next_tick % PHASES]
-            for call in phase:
-                if call.script is None:
+            for call in self.phases[self.next_tick % PHASES]:
+                script = call.script
+                if script is None:
                     continue
-                now = time.monotonic()
-                due = call.first_due + call.frames_sent * FRAME_SECONDS
+                now = monotonic()
+                sent = call.frames_sent
                 sent_at.append(now)
-                late.append(now - due)
+                late.append(now - (call.first_due + sent * FRAME_SECONDS))
+                # The frame due now, then the caller's next one (this loop is most of the client's cost).
                 try:
-                    _send_frame(call, now)
+                    call.transport.send(  # type: ignore[union-attr]
+                        text, head % (sent + 2, sent, sent * 20) + call.payload + call.media_tail
+                    )
+                    call.frames_sent = sent + 1
+                    call.payload = script.send(now)
+                except StopIteration:
+                    _end(call, None)
                 except Exception as error:
                     _end(call, f"{type(error).__name__}: {error}")
             if self.ended:  # calls have ended (here or in between ticks): they leave their phases
@@ -229,7 +237,7 @@ class Ticker:
                 self.calls = sum(len(p) for p in self.phases)
                 self.ended = False
             self.next_tick += 1
-            now = time.monotonic()
+            now = monotonic()
         if self.calls:
             self._schedule(now)
         else:
@@ -246,20 +254,6 @@ class Load:
     wait_greeting: bool = True
     http: httpx.AsyncClient | None = None  # the voice webhook's client, shared by the calls
     ticker: Ticker = field(default_factory=Ticker)
-
-
-def _send_frame(call: Call, now: float) -> None:
-    """Send the call's frame due now, then ask its script for the next one."""
-    assert call.transport is not None and call.script is not None
-    seq = call.frames_sent + 2
-    call.transport.send(
-        WSMsgType.TEXT, _MEDIA_HEAD % (seq, seq - 2, (seq - 2) * 20) + call.payload + call.media_tail
-    )
-    call.frames_sent += 1
-    try:
-        call.payload = call.script.send(now)
-    except StopIteration:
-        _end(call, None)
 
 
 def _end(call: Call, error: str | None) -> None:
@@ -322,17 +316,17 @@ class CallListener(WSListener):
         now = time.monotonic()
         kind = frame.msg_type
         call = self.call
-        if kind == WSMsgType.TEXT:
+        if kind is _TEXT:
             if not frame.fin:  # the first part of a fragmented message: read it whole
                 call.partial = [frame.get_payload_as_bytes()]
                 return
             message = frame.get_payload_as_bytes()
-        elif kind == WSMsgType.CONTINUATION and call.partial is not None:
+        elif kind is _CONTINUATION and call.partial is not None:
             call.partial.append(frame.get_payload_as_bytes())
             if not frame.fin:
                 return
             message, call.partial = b"".join(call.partial), None
-        elif kind == WSMsgType.CLOSE:
+        elif kind is _CLOSE:
             self.close = f"ConnectionClosed: the server closed the stream ({frame.get_close_code()})"
             transport.send_close(frame.get_close_code())
             transport.disconnect()

@@ -53,20 +53,29 @@ def _call(transport: RecordingTransport | None = None) -> Any:
     return call
 
 
-def test_sent_frames_are_media_messages_the_server_reads_in_order() -> None:
+async def test_the_ticker_sends_media_messages_the_server_reads_in_order() -> None:
     transport = RecordingTransport()
     call = _call(transport)
     load = calls.Load("ws://x", [b"QUJD" * 54], [b"QUJD" * 54], wait_greeting=False)
     call.script = calls.caller_script(call, load, random.Random(1))
     call.payload = next(call.script)
-    for k in range(3):
-        calls._send_frame(call, 100.0 + k * calls.FRAME_SECONDS)
+    call.ticker = ticker = load.ticker
+    ticker.add(call)
+    ticker.origin -= 1.0  # the schedule started a second ago: every tick is overdue
+    call.first_due -= 1.0
+    try:
+        for _ in range(3):
+            ticker._run()  # a late round sends at most one frame per call
+    finally:
+        assert ticker.timer is not None
+        ticker.timer.cancel()
     events = [protocol.parse(message) for message in transport.sent]
     assert all(isinstance(e, protocol.Media) for e in events)
     assert [e.timestamp_ms for e in events] == [0, 20, 40]
     assert [e.payload for e in events] == [b"\xff" * 160] * 3  # the second of silence before speaking
     assert [json.loads(m)["sequenceNumber"] for m in transport.sent] == ["2", "3", "4"]
     assert all(json.loads(m)["streamSid"] == SID for m in transport.sent)
+    assert len(ticker.late) == 3 and min(ticker.late) >= 0.9  # each frame's lateness against its schedule
 
 
 @pytest.mark.parametrize("frames", [1, 3, 25])
