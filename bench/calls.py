@@ -5,9 +5,27 @@ For each N the benchmark starts a fresh `kca serve` (pinned with ``taskset`` to 
 load-test speech engines (``KCA_STT_ENGINE=instant``, ``KCA_TTS_ENGINE=tone``: no speech model in the
 numbers), the local language engine, SQLite or ``--database-url``, and the Kayako mock in a process of its
 own. This process is Twilio, pinned to ``--client-cpus``: a Media Streams client in the style of
-``../shared/perf/twilio_load.py`` (signed WebSocket upgrade, ``connected``/``start``, 20 ms μ-law frames on
-an absolute real-time schedule for the whole call, each ``mark`` echoed when the audio before it has
-played, ``clear`` obeyed).
+``../shared/perf/twilio_load.py`` (each call dialled through the signed voice webhook for its one-use stream
+token, a signed WebSocket upgrade, ``connected``/``start``, 20 ms μ-law frames on an absolute real-time
+schedule for the whole call, each ``mark`` echoed when the audio before it has played, ``clear`` obeyed).
+
+The callers must stay far cheaper than the server they measure, so they share one clock and one cheap
+WebSocket client rather than a task and a sleep per call and frame:
+- **one ticker** (``Ticker``): the 20 ms frame period is cut into ten 2 ms phases; a call's first frame is
+  due at the first tick after it was answered (so the phases are as random as the calls' start times) and
+  frame k 20 ms × k later. One timer wakes the loop every 2 ms and sends, synchronously, the frame due of
+  every call in that phase. Each frame's lateness (sent − due) is recorded; a late tick sends the late
+  frames in order (at most one per call before the loop reads what arrived meanwhile) until the schedule is
+  caught up. What a caller says is a generator (``caller_script``) advanced once per frame with the time
+  that frame was sent: no awaits per frame.
+- **picows** (Cython) for the WebSockets: ``send`` is a synchronous write; a media message is built from
+  pre-encoded bytes (only its sequence number, chunk and timestamp are formatted). Received media is
+  recognised by a substring and its audio length taken from the base64 payload's length, so a message may
+  carry any number of 20 ms frames; other messages (``mark``, ``clear``) are parsed as JSON.
+- the client's heap is frozen out of garbage collection (``gc.freeze``) before the calls start.
+``--stand-in`` runs the same callers against a stand-in server that costs next to nothing (it answers each
+caller frame with one reply frame while it speaks): a check of the callers alone at any N, not a
+measurement of any server.
 
 Every call, as a caller would: one second of silence, the greeting heard to its end, a pause, then turns
 until the run ends: a question ("how do I reset my password", 1.3 s of eSpeak NG speech) first, then
@@ -29,7 +47,9 @@ Measured over a window that opens when every call has connected and heard its gr
   point (frame k arrived later than the first frame's arrival + the audio before k);
 - **memory per call**: the server's RSS at the end of the window minus its RSS after the warm-up call, / N;
 - **GC pause**: the largest garbage-collection pause in the server in the window (``gc.callbacks``);
-- **client**: its own lateness sending frames (p99) and CPU share, to show the client kept real time.
+- **client**: its own lateness sending frames (p99) and CPU share, to show the client kept real time, and
+  the CPU everything else used on the client's cores in the window (other processes on a shared machine,
+  and interrupts: the loopback network's softirq work, partly caused by the client's own sends).
 
 ``--peer`` runs the same load against the Pipecat bot of ``../shared/perf/pipecat_server.py`` in its own
 virtual environment (created once under ``--cache-dir`` with pinned versions) and prints both side by side.
@@ -44,7 +64,9 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import gc
 import json
+import math
 import os
 import random
 import shutil
@@ -54,24 +76,27 @@ import subprocess
 import sys
 import tempfile
 import time
+from array import array
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import uvloop
-from websockets.asyncio.client import ClientConnection, connect
+from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport, ws_connect, ws_create_server
 
 from kayako_call_assistant.audio.mulaw import pcm16_to_ulaw
 from kayako_call_assistant.audio.pcm import resample
 from kayako_call_assistant.domain import Usage
 from kayako_call_assistant.speech.local_tts import LocalTextToSpeech
+from kayako_call_assistant.telephony import protocol
 from kayako_call_assistant.telephony.signature import DEVELOPMENT_AUTH_TOKEN
 from kayako_call_assistant.telephony.simulator import post_webhook, signed_headers, stream_target
 
 FRAME_SECONDS = 0.02
 FRAME_BYTES = 160
-SILENCE = base64.b64encode(b"\xff" * FRAME_BYTES).decode()
+SILENCE = base64.b64encode(b"\xff" * FRAME_BYTES)
 LATE_MS = 60.0  # a reply is late when its audio fell this far behind real-time playout
 REPLY_TIMEOUT = 10.0  # a turn with no reply frame by then is unanswered
 REPLY_IDLE = 0.6  # a reply is over when no audio came for this long (and what came has played)
@@ -90,7 +115,7 @@ PEER_REQUIREMENTS = ["pipecat-ai[websocket,silero]==1.14.0", "uvicorn[standard]=
 # --- the caller's voice ----------------------------------------------------------------------------------
 
 
-async def utterance_frames(text: str, words_per_minute: int) -> list[str]:
+async def utterance_frames(text: str, words_per_minute: int) -> list[bytes]:
     """``text`` in eSpeak NG's voice at 8 kHz, silence trimmed, as base64 μ-law 20 ms frames."""
     tts = LocalTextToSpeech("en-us", words_per_minute)
     pcm = b"".join([chunk async for chunk in tts.synthesize(text, Usage())])
@@ -101,10 +126,10 @@ async def utterance_frames(text: str, words_per_minute: int) -> list[str]:
         pcm = pcm[2 * loud[0] : 2 * (loud[-1] + 80)]
     ulaw = pcm16_to_ulaw(pcm)
     ulaw += b"\xff" * (-len(ulaw) % FRAME_BYTES)
-    return [base64.b64encode(ulaw[i : i + FRAME_BYTES]).decode() for i in range(0, len(ulaw), FRAME_BYTES)]
+    return [base64.b64encode(ulaw[i : i + FRAME_BYTES]) for i in range(0, len(ulaw), FRAME_BYTES)]
 
 
-# --- one call ----------------------------------------------------------------------------------------------
+# --- the callers ---------------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -116,12 +141,11 @@ class Turn:
     worst_behind: float = 0.0  # the reply's largest lateness against real-time playout, seconds
 
 
-@dataclass
+@dataclass(slots=True, eq=False)
 class Call:
     index: int
     sid: str
     turns: list[Turn] = field(default_factory=list)
-    send_late: list[tuple[float, float]] = field(default_factory=list)  # (when, seconds late)
     connected_at: float | None = None
     greeted_at: float | None = None
     ended_at: float | None = None
@@ -129,73 +153,310 @@ class Call:
     current: Turn | None = None
     last_media: float | None = None
     play_end: float = 0.0
+    # While the call is on: its connection, what it says (a generator of frames), its schedule.
+    transport: WSTransport | None = None
+    script: Generator[bytes, float, None] | None = None
+    payload: bytes = b""  # the next frame's base64 μ-law
+    media_tail: bytes = b""  # the end of each media message (its streamSid)
+    first_due: float = 0.0  # when its first frame was due; frame k is due 20 ms × k later
     frames_sent: int = 0
+    done: asyncio.Future[None] | None = None
+    ticker: Ticker | None = None
     pending_marks: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
+    partial: list[bytes] | None = None  # a fragmented text message's frames so far
+
+
+# A media message is formatted by hand from pre-built bytes: the client sends tens of thousands a second.
+_MEDIA_HEAD = b'{"event":"media","sequenceNumber":"%d","media":{"track":"inbound","chunk":"%d","timestamp":"%d","payload":"'
+_TEXT, _CONTINUATION, _CLOSE = WSMsgType.TEXT, WSMsgType.CONTINUATION, WSMsgType.CLOSE  # looked up once
+PHASES = 10  # the 20 ms frame period is divided into 10 phases of 2 ms; each call sends in one of them
+SLOT = FRAME_SECONDS / PHASES
+
+
+class Ticker:
+    """The callers' one clock. Every call has its frames due on an absolute real-time schedule, 20 ms apart
+    from its first frame, which falls on one of the ticker's 2 ms ticks (the first tick after the call was
+    answered, so the calls' phases are as random as their start times). One timer wakes the loop each tick
+    and sends the frame due of every call in that tick's phase, synchronously; a late tick sends late
+    frames, in order, until the schedule is caught up. Each frame's lateness (sent − due) is recorded."""
+
+    def __init__(self) -> None:
+        self.origin = time.monotonic()
+        self.phases: list[list[Call]] = [[] for _ in range(PHASES)]
+        self.next_tick = 0  # the index of the next tick to run
+        self.calls = 0
+        self.ended = False  # some call in the tick just run has ended: drop it from its phase
+        self.timer: asyncio.TimerHandle | None = None
+        self.sent_at = array("d")  # each frame sent: when (monotonic) …
+        self.late = array("d")  # … and how late against its schedule, seconds
+
+    def add(self, call: Call) -> None:
+        now = time.monotonic()
+        first = max(self.next_tick, math.ceil((now - self.origin) / SLOT))
+        if self.timer is None:
+            self.next_tick = first
+        call.first_due = self.origin + first * SLOT
+        self.phases[first % PHASES].append(call)
+        self.calls += 1
+        if self.timer is None:
+            self._schedule(now)
+
+    def _schedule(self, now: float) -> None:
+        delay = self.origin + self.next_tick * SLOT - now
+        self.timer = asyncio.get_running_loop().call_later(max(0.0, delay), self._run)
+
+    def _run(self) -> None:
+        sent_at, late, monotonic, text, head = self.sent_at, self.late, time.monotonic, _TEXT, _MEDIA_HEAD
+        now = monotonic()
+        # A tick runs when it is due; as with a sleep, the loop's millisecond timer can wake it up to 1 ms early.
+        # Behind schedule, at most one frame per call goes before the loop reads what has arrived meanwhile.
+        last = self.next_tick + PHASES
+        while self.origin + self.next_tick * SLOT <= now + 0.001 and self.next_tick < last:
+            for call in self.phases[self.next_tick % PHASES]:
+                script = call.script
+                if script is None:
+                    continue
+                now = monotonic()
+                sent = call.frames_sent
+                sent_at.append(now)
+                late.append(now - (call.first_due + sent * FRAME_SECONDS))
+                # The frame due now, then the caller's next one (this loop is most of the client's cost).
+                try:
+                    call.transport.send(  # type: ignore[union-attr]
+                        text, head % (sent + 2, sent, sent * 20) + call.payload + call.media_tail
+                    )
+                    call.frames_sent = sent + 1
+                    call.payload = script.send(now)
+                except StopIteration:
+                    _end(call, None)
+                except Exception as error:
+                    _end(call, f"{type(error).__name__}: {error}")
+            if self.ended:  # calls have ended (here or in between ticks): they leave their phases
+                for calls in self.phases:
+                    calls[:] = [c for c in calls if c.script is not None]
+                self.calls = sum(len(p) for p in self.phases)
+                self.ended = False
+            self.next_tick += 1
+            now = monotonic()
+        if self.calls:
+            self._schedule(now)
+        else:
+            self.timer = None
 
 
 @dataclass
 class Load:
     url: str
-    question: list[str]
-    repeat: list[str]
+    question: list[bytes]
+    repeat: list[bytes]
     stop_at: float = float("inf")  # calls hang up after their turn in progress at this time (set later)
     sign: bool = True
     wait_greeting: bool = True
+    http: httpx.AsyncClient | None = None  # the voice webhook's client, shared by the calls
+    ticker: Ticker = field(default_factory=Ticker)
 
 
-def _media(sid: str, seq: int, payload: str) -> str:
-    # Formatted by hand rather than json.dumps: the client sends hundreds of these per 20 ms.
-    return (
-        f'{{"event":"media","sequenceNumber":"{seq}","media":{{"track":"inbound","chunk":"{seq - 2}",'
-        f'"timestamp":"{(seq - 2) * 20}","payload":"{payload}"}},"streamSid":"{sid}"}}'
-    )
+def _end(call: Call, error: str | None) -> None:
+    """The call's script has ended (or its connection failed): it sends no more frames."""
+    if call.script is None:
+        return
+    if error is not None and call.error is None:
+        call.error = error[:200]
+    call.script = None
+    if call.ticker is not None:
+        call.ticker.ended = True
+    if call.done is not None and not call.done.done():
+        call.done.set_result(None)
+
+
+def caller_script(call: Call, load: Load, rng: random.Random) -> Generator[bytes, float, None]:
+    """What one caller says, frame by frame: yields the next frame's payload and gets back when it was sent."""
+
+    def quiet_until_played(deadline: float, turn: Turn | None = None) -> Generator[bytes, float, float]:
+        """Silence until the assistant's audio (of ``turn``, if given) has come, stopped coming and played,
+        or until ``deadline``."""
+        while True:
+            now = yield SILENCE
+            last = call.last_media if turn is None else turn.last
+            if now >= deadline or (last is not None and now - last > REPLY_IDLE and now >= call.play_end):
+                return now
+
+    now = 0.0
+    for _ in range(50):  # one second before the caller speaks, as after a ring
+        now = yield SILENCE
+    if load.wait_greeting:
+        now = yield from quiet_until_played(now + 30)
+    call.greeted_at = now
+    utterance = load.question
+    while True:
+        for _ in range(int(rng.uniform(0.5, 2.5) / FRAME_SECONDS)):
+            now = yield SILENCE
+        if now >= load.stop_at:
+            return
+        last_speech = 0.0
+        for payload in utterance:
+            last_speech = yield payload
+        turn = Turn(last_speech)
+        call.current = turn
+        call.turns.append(turn)
+        yield from quiet_until_played(last_speech + REPLY_TIMEOUT, turn)
+        call.current = None
+        utterance = load.repeat
+
+
+class CallListener(WSListener):
+    """What the assistant sends on one call, as it arrives (picows calls ``on_ws_frame`` per frame)."""
+
+    def __init__(self, call: Call) -> None:
+        super().__init__()
+        self.call = call
+        self.close: str | None = None  # the server's close frame, if it sent one
+
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        now = time.monotonic()
+        kind = frame.msg_type
+        call = self.call
+        if kind is _TEXT:
+            if not frame.fin:  # the first part of a fragmented message: read it whole
+                call.partial = [frame.get_payload_as_bytes()]
+                return
+            message = frame.get_payload_as_bytes()
+        elif kind is _CONTINUATION and call.partial is not None:
+            call.partial.append(frame.get_payload_as_bytes())
+            if not frame.fin:
+                return
+            message, call.partial = b"".join(call.partial), None
+        elif kind is _CLOSE:
+            self.close = f"ConnectionClosed: the server closed the stream ({frame.get_close_code()})"
+            transport.send_close(frame.get_close_code())
+            transport.disconnect()
+            return
+        else:  # binary messages, pongs: nothing a caller hears
+            return
+        try:
+            _received(call, transport, message, now)
+        except Exception as error:  # a message the caller cannot read ends its call, as a failure
+            _end(call, f"{type(error).__name__} reading {message[:80]!r}: {error}")
+            transport.disconnect()
+
+    def on_ws_disconnected(self, transport: WSTransport) -> None:
+        _end(self.call, self.close or "ConnectionClosed: the connection was lost during the call")
+
+
+def _received(call: Call, transport: WSTransport, message: bytes, now: float) -> None:
+    # Media is recognised by a substring, not by parsing: at hundreds of calls the client must stay
+    # cheaper than the server it measures. The payload's length (any multiple of 160 bytes of μ-law, base64)
+    # gives the audio's length.
+    if (
+        message.startswith(b'{"event":"media"')
+        or b'"event": "media"' in message
+        or b'"event":"media"' in message
+    ):
+        start = message.index(b'"payload"') + 9
+        start = message.index(b'"', start) + 1
+        length = message.index(b'"', start) - start
+        seconds = (length * 3 // 4 - message.count(b"=", start, start + length)) / 8000
+        call.play_end = max(call.play_end, now) + seconds
+        call.last_media = now
+        turn = call.current
+        if turn is None:
+            return
+        if turn.first is None:
+            turn.first = now
+        else:
+            turn.worst_behind = max(turn.worst_behind, now - (turn.first + turn.audio_seconds))
+        turn.audio_seconds += seconds
+        turn.last = now
+        return
+    data = json.loads(message)
+    event = data.get("event")
+    if event == "mark":
+        name = data.get("mark", {}).get("name", "")
+        call.pending_marks[name] = asyncio.get_running_loop().call_later(
+            max(0.0, call.play_end - now), _echo_mark, call, transport, name
+        )
+    elif event == "clear":
+        call.play_end = now
+        for name, handle in list(call.pending_marks.items()):
+            handle.cancel()
+            _echo_mark(call, transport, name)
+
+
+def _echo_mark(call: Call, transport: WSTransport, name: str) -> None:
+    call.pending_marks.pop(name, None)
+    if not transport.is_disconnected:
+        transport.send(
+            WSMsgType.TEXT, _json({"event": "mark", "streamSid": call.sid, "mark": {"name": name}})
+        )
+
+
+def _json(message: dict[str, Any]) -> bytes:
+    return json.dumps(message).encode()
 
 
 async def run_call(call: Call, load: Load, start_at: float, rng: random.Random) -> None:
     await asyncio.sleep(max(0.0, start_at - time.monotonic()))
+    transport: WSTransport | None = None
     try:
         url, parameters = load.url, {"From": f"+1555{1000000 + call.index:07d}"}
         if load.sign:  # this project: dialled as Twilio does, through the signed voice webhook
             url, parameters = await _dial(call, load)
         headers = signed_headers(DEVELOPMENT_AUTH_TOKEN, url, {}) if load.sign else None
-        async with connect(
-            url,
-            open_timeout=30,
-            compression=None,
-            ping_interval=None,
-            max_size=2**20,
-            additional_headers=headers,
-        ) as ws:
-            call.connected_at = time.monotonic()
-            await ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
-            await ws.send(
-                json.dumps(
-                    {
-                        "event": "start",
-                        "sequenceNumber": "1",
+        ws, _ = await asyncio.wait_for(
+            ws_connect(
+                lambda: CallListener(call),
+                url,
+                websocket_handshake_timeout=30,
+                max_frame_size=2**20,
+                extra_headers=headers,
+            ),
+            30,
+        )
+        transport = ws
+        call.connected_at = time.monotonic()
+        ws.send(WSMsgType.TEXT, _json({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
+        ws.send(
+            WSMsgType.TEXT,
+            _json(
+                {
+                    "event": "start",
+                    "sequenceNumber": "1",
+                    "streamSid": call.sid,
+                    "start": {
+                        "accountSid": "AC" + "0" * 32,
                         "streamSid": call.sid,
-                        "start": {
-                            "accountSid": "AC" + "0" * 32,
-                            "streamSid": call.sid,
-                            "callSid": "CA" + call.sid[2:],
-                            "tracks": ["inbound"],
-                            "customParameters": parameters,
-                            "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
-                        },
-                    }
-                )
-            )
-            receiver = asyncio.create_task(_receive(call, ws))
-            try:
-                await _speak(call, ws, load, rng)
-            finally:
-                for handle in call.pending_marks.values():
-                    handle.cancel()
-                with contextlib.suppress(Exception):
-                    await ws.send(json.dumps({"event": "stop", "streamSid": call.sid, "stop": {}}))
-                receiver.cancel()
+                        "callSid": "CA" + call.sid[2:],
+                        "tracks": ["inbound"],
+                        "customParameters": parameters,
+                        "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+                    },
+                }
+            ),
+        )
+        call.transport = ws
+        call.media_tail = f'"}},"streamSid":"{call.sid}"}}'.encode()
+        call.done = asyncio.get_running_loop().create_future()
+        script = caller_script(call, load, rng)
+        call.payload = next(script)
+        call.script = script
+        call.ticker = load.ticker
+        load.ticker.add(call)  # from here the ticker sends its frames, until its script ends
+        try:
+            await call.done
+        finally:
+            _end(call, None)
+            for handle in call.pending_marks.values():
+                handle.cancel()
+            if not ws.is_disconnected:
+                ws.send(WSMsgType.TEXT, _json({"event": "stop", "streamSid": call.sid, "stop": {}}))
+                ws.send_close(WSCloseCode.OK)
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(ws.wait_disconnected(), 10)
     except Exception as error:  # a failed call is counted, not fatal to the run
-        call.error = f"{type(error).__name__}: {error}"[:200]
+        call.error = call.error or f"{type(error).__name__}: {error}"[:200]
+    finally:
+        if transport is not None:
+            transport.disconnect()
     call.ended_at = time.monotonic()
 
 
@@ -212,113 +473,14 @@ async def _dial(call: Call, load: Load) -> tuple[str, dict[str, str]]:
         "Direction": "inbound",
         "ApiVersion": "2010-04-01",
     }
-    async with httpx.AsyncClient(timeout=30) as client:
+    async with contextlib.AsyncExitStack() as stack:
+        client = load.http
+        if client is None:
+            client = await stack.enter_async_context(httpx.AsyncClient(timeout=30))
         response = await post_webhook(client, webhook, params, DEVELOPMENT_AUTH_TOKEN)
     response.raise_for_status()
     target = stream_target(response.text)
     return target.url, target.parameters
-
-
-async def _speak(call: Call, ws: ClientConnection, load: Load, rng: random.Random) -> None:
-    t0 = time.monotonic()
-    sent = 0
-
-    async def frame(payload: str) -> float:
-        nonlocal sent
-        due = t0 + sent * FRAME_SECONDS
-        now = time.monotonic()
-        if due > now:
-            await asyncio.sleep(due - now)
-            now = time.monotonic()
-        call.send_late.append((now, now - due))
-        await ws.send(_media(call.sid, sent + 2, payload))
-        sent += 1
-        call.frames_sent = sent
-        return now
-
-    async def quiet_until_played(deadline: float, turn: Turn | None = None) -> None:
-        """Silence until the assistant's audio (of ``turn``, if given) has come, stopped coming and played,
-        or until ``deadline``."""
-        while True:
-            now = await frame(SILENCE)
-            last = call.last_media if turn is None else turn.last
-            if now >= deadline or (last is not None and now - last > REPLY_IDLE and now >= call.play_end):
-                return
-
-    for _ in range(50):  # one second before the caller speaks, as after a ring
-        await frame(SILENCE)
-    if load.wait_greeting:
-        await quiet_until_played(time.monotonic() + 30)
-    call.greeted_at = time.monotonic()
-    utterances = [load.question]
-    while True:
-        for _ in range(int(rng.uniform(0.5, 2.5) / FRAME_SECONDS)):
-            await frame(SILENCE)
-        if time.monotonic() >= load.stop_at:
-            return
-        last_speech = 0.0
-        for payload in utterances[-1]:
-            last_speech = await frame(payload)
-        turn = Turn(last_speech)
-        call.current = turn
-        call.turns.append(turn)
-        await quiet_until_played(last_speech + REPLY_TIMEOUT, turn)
-        call.current = None
-        utterances = [load.repeat]
-
-
-async def _receive(call: Call, ws: ClientConnection) -> None:
-    loop = asyncio.get_running_loop()
-    async for message in ws:
-        now = time.monotonic()
-        if isinstance(message, bytes):
-            continue
-        # Media is recognised by a substring, not by parsing: at hundreds of calls the client must stay
-        # cheaper than the server it measures. The payload's length gives the audio's length.
-        if (
-            message.startswith('{"event":"media"')
-            or '"event": "media"' in message
-            or '"event":"media"' in message
-        ):
-            start = message.index('"payload"') + 9
-            start = message.index('"', start) + 1
-            length = message.index('"', start) - start
-            seconds = (length * 3 // 4 - message.count("=", start, start + length)) / 8000
-            call.play_end = max(call.play_end, now) + seconds
-            call.last_media = now
-            turn = call.current
-            if turn is None:
-                continue
-            if turn.first is None:
-                turn.first = now
-            else:
-                turn.worst_behind = max(turn.worst_behind, now - (turn.first + turn.audio_seconds))
-            turn.audio_seconds += seconds
-            turn.last = now
-            continue
-        data = json.loads(message)
-        event = data.get("event")
-        if event == "mark":
-            name = data.get("mark", {}).get("name", "")
-            call.pending_marks[name] = loop.call_later(
-                max(0.0, call.play_end - now), _echo_mark, call, ws, name
-            )
-        elif event == "clear":
-            call.play_end = now
-            for name, handle in list(call.pending_marks.items()):
-                handle.cancel()
-                _echo_mark(call, ws, name)
-
-
-def _echo_mark(call: Call, ws: ClientConnection, name: str) -> None:
-    call.pending_marks.pop(name, None)
-    message = json.dumps({"event": "mark", "streamSid": call.sid, "mark": {"name": name}})
-
-    async def send() -> None:
-        with contextlib.suppress(Exception):
-            await ws.send(message)
-
-    asyncio.get_running_loop().create_task(send())
 
 
 # --- the server processes ------------------------------------------------------------------------------
@@ -327,6 +489,20 @@ def _echo_mark(call: Call, ws: ClientConnection, name: str) -> None:
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def cpu_busy(cpus: str) -> tuple[float, float]:
+    """Seconds the CPUs in the list ``cpus`` (e.g. "0" or "0,1") have been busy since boot, and of those the
+    seconds spent in interrupts (mostly the loopback network's softirq, which no process is charged for)."""
+    wanted = {f"cpu{c.strip()}" for c in cpus.split(",")}
+    busy = interrupts = 0
+    for line in Path("/proc/stat").read_text().splitlines():
+        name, *ticks = line.split()
+        if name in wanted:
+            values = [int(t) for t in ticks[:8]]
+            busy += sum(values) - values[3] - values[4]  # all but idle and iowait
+            interrupts += values[5] + values[6]
+    return busy / _TICKS, interrupts / _TICKS
 
 
 def rss_bytes(pid: int) -> int:
@@ -472,6 +648,70 @@ async def start_peer(args: argparse.Namespace, data_dir: Path) -> Server:
     return Server(process, f"ws://127.0.0.1:{port}/ws", http_url, [process.pid], False, False, False)
 
 
+# --- the stand-in server (``--stand-in``): a check of the callers alone, not a measurement of any server ----
+
+
+class StandInCall(WSListener):
+    """One call on the stand-in server: it answers each caller frame with one 20 ms reply frame while it is
+    speaking (paced by the caller's own real-time frames, so it needs no clock), speaks a 2 s greeting, and
+    after each caller utterance (its first silent frame after speech) speaks a 10 s reply ending with a mark.
+    It costs next to nothing, so the callers can be driven at any N."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reply = b""
+        self.mark = b""
+        self.speaking = 0  # reply frames still to send
+        self.heard = False  # the caller has spoken since the last reply
+
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        if frame.msg_type != WSMsgType.TEXT:
+            if frame.msg_type == WSMsgType.CLOSE:
+                transport.send_close(frame.get_close_code())
+                transport.disconnect()
+            return
+        message = frame.get_payload_as_bytes()
+        if message.startswith(b'{"event":"media"'):
+            if SILENCE not in message:
+                self.heard = True
+            elif self.heard:
+                self.heard, self.speaking = False, 500
+            if self.speaking:
+                transport.send(WSMsgType.TEXT, self.reply)
+                self.speaking -= 1
+                if not self.speaking:
+                    transport.send(WSMsgType.TEXT, self.mark)
+        elif b'"event":"start"' in message or b'"event": "start"' in message:
+            sid = json.loads(message)["streamSid"]
+            self.reply = protocol.media_message(sid, b"\x7f" * FRAME_BYTES).encode()
+            self.mark = protocol.mark_message(sid, "reply").encode()
+            self.speaking = 100
+
+
+async def serve_stand_in(port: int) -> None:
+    server = await ws_create_server(lambda _request: StandInCall(), "127.0.0.1", port)
+    async with server:
+        await server.serve_forever()
+
+
+async def start_stand_in(args: argparse.Namespace, data_dir: Path) -> Server:
+    port = free_port()
+    command = [*pinned(args), sys.executable, str(ROOT / "bench" / "calls.py"), "--serve-stand-in", str(port)]
+    process = spawn(command, data_dir / "stand-in.log", dict(os.environ))
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the stand-in server did not start") from None
+            await asyncio.sleep(0.1)
+            continue
+        writer.close()
+        break
+    return Server(process, f"ws://127.0.0.1:{port}/", "", [process.pid], False, False, True)
+
+
 def peer_python(cache_dir: Path) -> Path:
     """The peer's interpreter, in a virtual environment made once under ``cache_dir`` with pinned versions
     from PyPI (its own dependencies conflict with this project's, so it never shares our environment)."""
@@ -537,19 +777,35 @@ def write_turns(path: Path, calls: list[Call], w0: float) -> None:
 
 
 async def measure(
-    server: Server, n: int, args: argparse.Namespace, voice: tuple[list[str], list[str]]
+    server: Server, n: int, args: argparse.Namespace, voice: tuple[list[bytes], list[bytes]]
+) -> dict[str, Any]:
+    # One HTTP client dials every call (the voice webhook), as one Twilio would.
+    async with httpx.AsyncClient(timeout=30) as http:
+        return await _measure(server, n, args, voice, http)
+
+
+async def _measure(
+    server: Server,
+    n: int,
+    args: argparse.Namespace,
+    voice: tuple[list[bytes], list[bytes]],
+    http: httpx.AsyncClient,
 ) -> dict[str, Any]:
     question, repeat = voice
     # Warm-up: one short call (imports, caches, first queries) before anything is measured.
-    warm = Load(server.ws_url, question, repeat, sign=server.sign, wait_greeting=server.greets)
+    warm = Load(server.ws_url, question, repeat, sign=server.sign, wait_greeting=server.greets, http=http)
     warm.stop_at = time.monotonic() + 3
     await asyncio.wait_for(
         run_call(Call(0, f"MZwarm{os.getpid():08x}{'0' * 18}"), warm, 0, random.Random(0)), 90
     )
     await asyncio.sleep(1.0)
     rss_before = sum(rss_bytes(pid) for pid in server.pids)
+    # The client's own heap (this module, the speech engine it voiced the callers with, httpx) is frozen out
+    # of garbage collection: a full collection of it would stall every call's frames at once.
+    gc.collect()
+    gc.freeze()
 
-    load = Load(server.ws_url, question, repeat, sign=server.sign, wait_greeting=server.greets)
+    load = Load(server.ws_url, question, repeat, sign=server.sign, wait_greeting=server.greets, http=http)
     rng = random.Random(n)
     run_id = int.from_bytes(os.urandom(4), "big")
     calls = [Call(i, f"MZ{run_id:08x}{i:024x}") for i in range(n)]
@@ -572,6 +828,7 @@ async def measure(
     w0 = time.monotonic()
     cpu0 = sum(cpu_seconds(pid) for pid in server.pids)
     client0 = sum(os.times()[:2])
+    core0 = cpu_busy(args.client_cpus)
     load.stop_at = w0 + args.window + 0.5
     profiler = None
     if args.py_spy:  # the first server process's stacks over the window, folded (flamegraph input)
@@ -599,6 +856,7 @@ async def measure(
     w1 = time.monotonic()
     cpu1 = sum(cpu_seconds(pid) for pid in server.pids)
     client1 = sum(os.times()[:2])
+    core1 = cpu_busy(args.client_cpus)
     rss_after = sum(rss_bytes(pid) for pid in server.pids)
     # After the window: what one full collection would pause every call for, with this heap and these calls.
     collections_after = await server.probe_all(reset=False, collect=True)
@@ -635,7 +893,8 @@ async def measure(
     added = [ms - args.silence_ms for ms in latency]
     late = [t for t in answered if t.worst_behind * 1000 > LATE_MS]
     cpu_per_call = cpu_used / stream_seconds if stream_seconds else None
-    sends = [late * 1000 for c in calls for when, late in c.send_late if w0 <= when < w1]
+    ticker = load.ticker
+    sends = [late * 1000 for when, late in zip(ticker.sent_at, ticker.late, strict=True) if w0 <= when < w1]
     return {
         "calls": n,
         "concurrency": round(stream_seconds / window, 1),
@@ -669,13 +928,17 @@ async def measure(
         "client_send_late_p99_ms": _percentile(sends, 0.99),
         "client_send_late_max_ms": _percentile(sends, 1.0),
         "client_cpu_core": round((client1 - client0) / (w1 - w0), 2),
+        # Everything else that ran on the client's cores in the window (other processes, interrupts): when it
+        # is large the client was competing for its core, and its lateness says more about the machine.
+        "client_core_others": round((core1[0] - core0[0] - (client1 - client0)) / (w1 - w0), 2),
+        "client_core_interrupts": round((core1[1] - core0[1]) / (w1 - w0), 2),  # included in the above
     }
 
 
 @contextlib.asynccontextmanager
 async def fresh_postgres(admin_url: str) -> Any:
     """A database of its own on the shared PostgreSQL for one run, dropped afterwards; yields its URL."""
-    import asyncpg
+    import asyncpg  # type: ignore[import-untyped]
 
     name = f"kca_bench_{os.getpid()}_{int(time.time())}"
     admin = await asyncpg.connect(admin_url)
@@ -696,9 +959,12 @@ async def run_one(kind: str, n: int, args: argparse.Namespace, kayako_url: str, 
             if kind == "kca" and args.postgres and not args.database_url:
                 url = await stack.enter_async_context(fresh_postgres(args.postgres))
                 args = argparse.Namespace(**{**vars(args), "database_url": url})
-            server = await (
-                start_peer(args, data_dir) if kind == "pipecat" else start_project(args, kayako_url, data_dir)
-            )
+            if kind == "pipecat":
+                server = await start_peer(args, data_dir)
+            elif kind == "stand-in":
+                server = await start_stand_in(args, data_dir)
+            else:
+                server = await start_project(args, kayako_url, data_dir)
             try:
                 row = await measure(server, n, args, voice)
             finally:
@@ -737,7 +1003,8 @@ async def main(args: argparse.Namespace) -> None:
     try:
         await wait_http(f"{kayako_url}/api/v1/helpcenter/articles", mock, any_status=True)
         for n in [int(x) for x in args.calls.split(",")]:
-            for kind in ["kca", "pipecat"] if args.peer else ["kca"]:
+            kinds = ["stand-in"] if args.stand_in else ["kca", "pipecat"] if args.peer else ["kca"]
+            for kind in kinds:
                 try:
                     row = await run_one(kind, n, args, f"{kayako_url}/api/v1", voice)
                 except Exception as error:  # e.g. an overloaded server that no longer accepts the probe
@@ -762,7 +1029,7 @@ async def main(args: argparse.Namespace) -> None:
 def held(row: dict[str, Any]) -> bool:
     """A run counts only if it really held its concurrency (at least 98 % of N, time-averaged over the
     window) with no failed call. Whether the callers kept real time is shown beside it (client p99 late)."""
-    return row["failed"] == 0 and row["concurrency"] >= 0.98 * row["calls"]
+    return bool(row["failed"] == 0 and row["concurrency"] >= 0.98 * row["calls"])
 
 
 def _share(value: float | None) -> str:
@@ -777,8 +1044,9 @@ def table(summary: dict[str, Any]) -> str:
         "",
         "| server | N | held (avg streams) | turns (unanswered) | added p50 / p95 ms | late replies "
         "| server late audio | worst behind ms "
-        "| CPU of a core | CPU per call | calls per core | MB per call | max GC pause ms | client p99 late ms |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| CPU of a core | CPU per call | calls per core | MB per call | max GC pause ms | client p99 late ms "
+        "| client CPU (others on its core) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in summary["runs"]:
         lines.append(
@@ -788,7 +1056,8 @@ def table(summary: dict[str, Any]) -> str:
             f"{_share(r['server_late_audio_share'])} | "
             f"{r['worst_behind_ms']} | "
             f"{r['server_cpu_core'] * 100:.0f} % | {(r['cpu_per_call'] or 0) * 100:.3f} % | {r['calls_per_core']} | "
-            f"{r['memory_per_call_mb']} | {r['gc_max_pause_ms']} | {r['client_send_late_p99_ms']} |"
+            f"{r['memory_per_call_mb']} | {r['gc_max_pause_ms']} | {r['client_send_late_p99_ms']} | "
+            f"{r['client_cpu_core'] * 100:.0f} % ({r['client_core_others'] * 100:.0f} %) |"
         )
     by_n: dict[int, dict[str, dict[str, Any]]] = {}
     for r in summary["runs"]:
@@ -852,7 +1121,16 @@ if __name__ == "__main__":
     parser.add_argument(
         "--turns-out", help="Append every turn (time, latency, audio, lateness) to this file."
     )
+    parser.add_argument(
+        "--stand-in",
+        action="store_true",
+        help="Check the callers alone: run them against a stand-in server that costs next to nothing.",
+    )
+    parser.add_argument("--serve-stand-in", type=int, help=argparse.SUPPRESS)  # the stand-in's own process
     arguments = parser.parse_args()
+    if arguments.serve_stand_in:
+        uvloop.run(serve_stand_in(arguments.serve_stand_in))
+        sys.exit(0)
     if arguments.nice and os.getsid(0) != os.getpid() and shutil.which("setsid"):
         os.execvp(
             "setsid", ["setsid", "--wait", sys.executable, *sys.argv]
