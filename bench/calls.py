@@ -608,6 +608,9 @@ async def start_project(args: argparse.Namespace, kayako_url: str, data_dir: Pat
         "KCA_IDLE_TIMEOUT_SECONDS": "60",
         "KCA_LOG_LEVEL": "WARNING",
         "KCA_GC_TUNING": "true" if args.gc else "false",
+        # --media-listener: media streams on the native listener (picows), which the TwiML points Twilio to
+        "KCA_MEDIA_PORT": str(free_port()) if args.media_listener else "0",
+        "KCA_PLAYBACK_MESSAGE_MS": str(args.message_ms),
     }
     command = [*pinned(args), str(Path(sys.executable).parent / "kca"), "serve"]
     if args.workers > 1:
@@ -1019,6 +1022,8 @@ async def main(args: argparse.Namespace) -> None:
         "end_of_turn_silence_ms": args.silence_ms,
         "workers": args.workers,
         "gc_tuning": args.gc,
+        "media_listener": args.media_listener,
+        "message_ms": args.message_ms,
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "nice": args.nice,
         "runs": rows,
@@ -1040,6 +1045,8 @@ def table(summary: dict[str, Any]) -> str:
     lines = [
         f"end-of-turn silence {summary['end_of_turn_silence_ms']} ms, {summary['workers']} server process(es), "
         f"GC tuning {'on' if summary['gc_tuning'] else 'off'}, nice {summary['nice']}, "
+        f"media on the {'native listener' if summary.get('media_listener') else 'main port'}, "
+        f"{summary.get('message_ms', 100)} ms per outbound message, "
         f"load average at the end {summary['load_average']}",
         "",
         "| server | N | held (avg streams) | turns (unanswered) | added p50 / p95 ms | late replies "
@@ -1095,6 +1102,14 @@ if __name__ == "__main__":
     parser.add_argument("--client-cpus", default="0", help="CPU list of this process (the callers).")
     parser.add_argument("--workers", type=int, default=1, help="Server processes (`kca serve --workers`).")
     parser.add_argument("--no-gc-tuning", dest="gc", action="store_false", help="KCA_GC_TUNING=false (A/B).")
+    parser.add_argument(
+        "--media-listener",
+        action="store_true",
+        help="Serve media streams on the native listener (KCA_MEDIA_PORT, picows) instead of the main port.",
+    )
+    parser.add_argument(
+        "--message-ms", type=int, default=100, help="KCA_PLAYBACK_MESSAGE_MS: audio per outbound message."
+    )
     parser.add_argument("--peer", action="store_true", help="Also run the Pipecat peer on the same load.")
     parser.add_argument(
         "--cache-dir", default=os.path.expanduser("~/.cache/kca-bench"), help="The peer's venv."

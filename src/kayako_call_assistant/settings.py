@@ -391,6 +391,13 @@ class Settings(BaseSettings):
         description="When no answer audio is ready this long after the caller's turn, a filler plays.",
     )
     filler_text: str = Field("One moment, let me check that.", description="The filler sentence.")
+    speech_cache_mb: int = Field(
+        64,
+        ge=0,
+        description="Telephone audio of sentences already spoken (greeting, prompts, frequent answers), kept "
+        "so that saying one again needs no synthesis or resampling; about 2 hours of speech per 64 MB. "
+        "0: off.",
+    )
     playback_message_ms: int = Field(
         100,
         ge=20,

@@ -198,6 +198,7 @@ async def telephony_runtime(settings: Settings, runtime: Runtime) -> AsyncIterat
     from .audio.endpointer import EndpointerConfig
     from .audio.vad import vad_from_settings
     from .session.call_session import SessionConfig
+    from .session.speech_cache import SpeechCache
     from .session.turn_taking import TurnTakingConfig
     from .speech.engines import speech_to_text_from_settings, text_to_speech_from_settings
     from .speech.local_tts import LocalTextToSpeech
@@ -259,6 +260,9 @@ async def telephony_runtime(settings: Settings, runtime: Runtime) -> AsyncIterat
         ),
         public_url=settings.public_url,
         media_url=settings.media_url,
+        speech_cache=SpeechCache(settings.speech_cache_mb * 1024 * 1024)
+        if settings.speech_cache_mb
+        else None,
         media_signatures=TwilioSignatures(
             tokens, settings.media_url, trusted_proxies=settings.forwarded_allow_ips
         )

@@ -142,5 +142,7 @@ def test_media_streams_reach_the_media_listener_at_the_public_url(
     assert media and media[0]["backend"]["service"]["port"]["name"] == "media"
     # Twilio signs the URL it was given: the stream URL is the public one, routed by path
     assert config["KCA_MEDIA_PUBLIC_URL"] == config["KCA_PUBLIC_URL"]
-    settings = Settings(**{k.removeprefix("KCA_").lower(): v for k, v in config.items() if k.startswith("KCA_")})
+    settings = Settings(
+        **{k.removeprefix("KCA_").lower(): v for k, v in config.items() if k.startswith("KCA_")}
+    )
     assert settings.media_url == config["KCA_PUBLIC_URL"]

@@ -36,6 +36,11 @@ PLAYBACK_LATE = Counter(
 STT_LATENCY = Histogram(
     "kca_stt_seconds", "Speech-to-text time per utterance.", ["engine"], buckets=_LATENCY_BUCKETS
 )
+SPEECH_CACHE = Counter(
+    "kca_speech_cache_lookups_total",
+    "Sentences looked up in the speech cache (hit: sent without synthesis), by result.",
+    ["result"],
+)
 TTS_LATENCY = Histogram(
     "kca_tts_first_audio_seconds", "Text-to-speech time to first audio.", ["engine"], buckets=_LATENCY_BUCKETS
 )

@@ -40,6 +40,7 @@ from ..ports import CallHandler, SpeechToText, TextToSpeech
 from ..speech.errors import SpeechError
 from . import turn_taking
 from .playback import AudioPlayback, CutOff, Playback, TextPlayback
+from .speech_cache import SpeechCache
 from .transport import CallerAudio, CallerKey, CallerSilent, CallerText, Inbound, MarkPlayed, Transport
 from .turn_taking import TurnTakingConfig
 
@@ -74,6 +75,7 @@ class Speech:
     tts: TextToSpeech
     fallback_tts: TextToSpeech | None
     vad: VoiceActivityDetector
+    cache: SpeechCache | None = None  # sentences said before, shared by the calls of the process
 
 
 class _State(enum.Enum):
@@ -162,6 +164,7 @@ class CallSession:
                 usage=handler.call.usage,
                 lead_seconds=config.playback_lead_seconds,
                 message_seconds=config.playback_message_seconds,
+                cache=speech.cache,
                 clock=clock,
             )
             self._endpointer: Endpointer | None = Endpointer(speech.vad, config.endpointer)

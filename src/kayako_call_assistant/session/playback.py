@@ -25,6 +25,7 @@ from ..domain import Usage
 from ..observability.metrics import PLAYBACK_LATE, PLAYBACK_SECONDS, TTS_LATENCY
 from ..ports import TextToSpeech
 from ..speech.errors import SpeechError
+from .speech_cache import SpeechCache
 from .transport import Transport
 
 log = structlog.get_logger(__name__)
@@ -83,6 +84,7 @@ class AudioPlayback:
         usage: Usage,
         lead_seconds: float = 0.06,
         message_seconds: float = 0.1,
+        cache: SpeechCache | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._transport = transport
@@ -93,6 +95,7 @@ class AudioPlayback:
         # Whole frames per message, at least one: the far end plays any multiple of 20 ms in order.
         self._message_bytes = max(1, round(message_seconds / FRAME_SECONDS)) * FRAME_BYTES
         self._clock = clock
+        self._cache = cache
         self._queue: deque[Segment] = deque()
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
@@ -242,8 +245,15 @@ class AudioPlayback:
                     raise
 
     async def _stream(self, engine: TextToSpeech, segment: Segment, generation: int) -> None:
+        cache = self._cache
+        if cache is not None:
+            said_before = cache.get(engine.name, segment.text)
+            if said_before is not None:  # no synthesis, no resampling: the audio it made last time
+                await self._send_frames(segment, said_before, generation, flush=True)
+                return
         resampler = StreamResampler(engine.sample_rate, 8000)
         pending = b""
+        made: list[bytes] = []  # the sentence's telephone audio, for the cache once it is whole
         requested = self._clock()
         first_chunk = True
         async for chunk in engine.synthesize(segment.text, self._usage):
@@ -252,12 +262,16 @@ class AudioPlayback:
                 first_chunk = False
             if generation != self._generation:
                 return
-            pending += pcm16_to_ulaw(resampler.push(chunk))
-            pending = await self._send_frames(segment, pending, generation, flush=False)
-        tail = pending + pcm16_to_ulaw(resampler.push(b"", last=True))
-        if tail:
-            tail += _ULAW_SILENCE * (-len(tail) % FRAME_BYTES)
-            await self._send_frames(segment, tail, generation, flush=True)
+            ulaw = pcm16_to_ulaw(resampler.push(chunk))
+            made.append(ulaw)
+            pending = await self._send_frames(segment, pending + ulaw, generation, flush=False)
+        tail = pcm16_to_ulaw(resampler.push(b"", last=True))
+        tail += _ULAW_SILENCE * (-(len(pending) + len(tail)) % FRAME_BYTES)
+        made.append(tail)
+        if pending or tail:
+            await self._send_frames(segment, pending + tail, generation, flush=True)
+        if cache is not None and generation == self._generation:  # whole: not cut by the caller
+            cache.put(engine.name, segment.text, b"".join(made))
 
     async def _send_frames(self, segment: Segment, ulaw: bytes, generation: int, *, flush: bool) -> bytes:
         """Send the whole frames of ``ulaw`` at real-time pace, in messages of up to ``message_seconds``;

@@ -21,6 +21,7 @@ from ..domain import CallChannel, CallStart
 from ..observability.logging import bind_call
 from ..ports import CallControl, CallHandler, CallStore, SpeechToText, TextToSpeech
 from ..session.call_session import CallSession, SessionConfig, Speech
+from ..session.speech_cache import SpeechCache
 from ..session.transport import CallerKey, CallerSilent, CallerText, Inbound
 from . import protocol, twiml
 from .gather import GatherSettings, GatherTurn
@@ -55,6 +56,7 @@ class Telephony:
     stream_tokens: StreamTokens
     media_url: str = ""  # where Twilio opens media streams (KCA_MEDIA_PORT's listener); "": the public URL
     media_signatures: TwilioSignatures | None = None  # checks upgrades on that listener (signed for its URL)
+    speech_cache: SpeechCache | None = None  # sentences said before (KCA_SPEECH_CACHE_MB), every call's
     mode: str = "stream"  # or "gather"
     gather_voice: str = "Polly.Joanna"
     transfer_target: str = ""
@@ -78,7 +80,7 @@ class Telephony:
     def stream_parts(self) -> StreamParts:
         return StreamParts(
             start_call=start_or_resume(self.calls, self.service),  # a known, unfinished CallSid resumes
-            speech=lambda: Speech(self.stt, self.tts, self.fallback_tts, self.vad()),
+            speech=lambda: Speech(self.stt, self.tts, self.fallback_tts, self.vad(), self.speech_cache),
             config=self.voice,
             call_control=self.call_control,
         )
