@@ -224,6 +224,8 @@ class Assessment:
     hits: list[SearchHit]  # best first, one per article, excluded articles left out
     confidence: float  # in [0, 1]: the gate's belief that ``hits[0]`` answers the question
     reason: str  # e.g. "above_threshold", "below_threshold", "ambiguous_top_two"
+    # ANSWER: how far the best score is above the threshold it had to pass (None: the gate did not say).
+    headroom: float | None = None
 
 
 # --- Understanding ----------------------------------------------------------------------------------

@@ -84,6 +84,18 @@ class LanguageEngine(Protocol):
         """
         ...
 
+    async def confirms_answer(
+        self, question: str, passage: Passage, context: DialogueContext, usage: Usage
+    ) -> bool | None:
+        """Whether ``passage`` answers the caller's ``question`` (the answer gate's second opinion).
+
+        True: it answers it; False: it does not (the call then goes on as when nothing matched); None: this
+        engine cannot judge, or its reply could not be read: the gate's verdict stands. Tokens spent are added
+        to ``usage``. A model failure raises ``LanguageModelError`` as the other operations do; the fallback
+        engine then returns its fallback's judgement (None from the local engine).
+        """
+        ...
+
 
 class Retriever(Protocol):
     """The help-center search the call flow asks (implemented by ``knowledge``)."""

@@ -491,6 +491,20 @@ class Settings(BaseSettings):
         description="A lead of the best article over the second below this is ambiguous: the caller is asked "
         "which of the two is meant.",
     )
+    kb_confirm: Literal["off", "uncertain", "always"] = Field(
+        "uncertain",
+        description="When the language engine is asked whether the article the gate chose answers the question "
+        "before it is read (one short model request; a no hands the call off as when nothing matched): `off`, "
+        "`uncertain` (only when BM25 and the embeddings disagree on the best article or its score is within "
+        "`KCA_KB_CONFIRM_BAND` above its threshold) or `always`. The local engine cannot judge: the gate's "
+        "verdict stands.",
+    )
+    kb_confirm_band: float = Field(
+        0.05,
+        ge=0.0,
+        description="Under `KCA_KB_CONFIRM=uncertain`: a best score at most this far above the threshold it "
+        "had to pass is confirmed by the model.",
+    )
 
     # --- Operations: logs, metrics, costs, error tracking, HTTP hardening -------------------------------
     sentry_dsn: SecretStr = Field(SecretStr(""), description="Sentry DSN; empty disables error tracking.")

@@ -47,6 +47,8 @@ def policy_from_settings(settings: Settings) -> CallPolicy:
         caller_id_trust=settings.caller_id_trust,
         caller_lookup_timeout_seconds=settings.caller_lookup_timeout_seconds,
         case_delivery_budget_seconds=settings.case_delivery_budget_seconds,
+        answer_confirm=settings.kb_confirm,
+        answer_confirm_band=settings.kb_confirm_band,
     )
 
 

@@ -110,8 +110,10 @@ class KeywordEngine:
     HANDOFF = ("person", "human", "agent", "representative")
     FRUSTRATED = ("ridiculous", "useless")
 
-    def __init__(self) -> None:
+    def __init__(self, confirms: bool | None = None) -> None:
         self.contexts: list[DialogueContext] = []
+        self.confirms = confirms  # what ``confirms_answer`` says (None: cannot judge, like the local engine)
+        self.checked: list[tuple[str, int]] = []  # (question, article id) of every answer check
 
     async def understand(self, text: str, context: DialogueContext, usage: Usage) -> Understanding:
         self.contexts.append(context)
@@ -158,6 +160,12 @@ class KeywordEngine:
     async def search_query(self, text: str, context: DialogueContext, usage: Usage) -> str:
         return text
 
+    async def confirms_answer(
+        self, question: str, passage: Passage, context: DialogueContext, usage: Usage
+    ) -> bool | None:
+        self.checked.append((question, passage.article_id))
+        return self.confirms
+
     async def summarize(self, transcript: Sequence[Turn], usage: Usage) -> CaseSummary:
         first = next((t.text for t in transcript if t.speaker is Speaker.CALLER), "Phone call")
         return CaseSummary(
@@ -191,7 +199,8 @@ class WordRetriever:
         ]
         best = hits[0].relevance if hits else 0.0
         verdict = AnswerVerdict.ANSWER if hits and best >= self.answer_threshold else AnswerVerdict.NONE
-        return Assessment(verdict, hits[:top], confidence=best, reason="word_share")
+        headroom = best - self.answer_threshold if verdict is AnswerVerdict.ANSWER else None
+        return Assessment(verdict, hits[:top], confidence=best, reason="word_share", headroom=headroom)
 
 
 class ClarifyingRetriever(WordRetriever):

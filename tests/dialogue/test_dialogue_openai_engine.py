@@ -16,6 +16,7 @@ import pytest
 from kayako_call_assistant.domain import DialogueContext, Intent, Passage, Speaker, Turn, Usage, utcnow
 from kayako_call_assistant.fakes.openai_server import CannedResponse, FakeOpenAIScript, create_app
 from kayako_call_assistant.llm.engines import embedder_from_settings, language_engine_from_settings
+from kayako_call_assistant.llm.errors import LanguageModelError
 from kayako_call_assistant.llm.fallback import CircuitBreaker, FallbackLanguageEngine
 from kayako_call_assistant.llm.local import LocalLanguageEngine
 from kayako_call_assistant.llm.local_embedder import LocalEmbedder
@@ -368,3 +369,63 @@ async def test_search_query_falls_back_to_the_callers_cleaned_words(fake: Fake) 
     assert query == "so how do I reset my password"
     fake.script.push(CannedResponse(content="   "))  # nothing usable is a failure too
     assert await engine.search_query("uh my invoice is wrong", ctx(), Usage()) == "my invoice is wrong"
+
+
+async def test_answer_check_asks_a_strict_yes_or_no_and_counts_its_tokens(fake: Fake) -> None:
+    usage = Usage()
+    history = [Turn(Speaker.CALLER, "I forgot how to get into my account", utcnow(), seq=0)]
+    context = DialogueContext(state="answering", helpdesk_name="Acme", history=history)
+    assert await fake.engine().confirms_answer("how do I reset my password", PASSAGE, context, usage) is True
+    request = fake.script.chat_requests()[-1]
+    schema = request["response_format"]["json_schema"]
+    assert schema["strict"] is True and schema["schema"]["required"] == ["answers"]
+    assert request["temperature"] == 0 and request["max_tokens"] <= 20
+    system, user = request["messages"][0]["content"], request["messages"][1]["content"]
+    assert "answers a caller's question" in system and "Acme" in system
+    assert "Caller: I forgot how to get into my account" in user
+    assert "Caller's question: how do I reset my password" in user and "Forgot password" in user
+    assert usage.model_input_tokens > 0 and usage.model_output_tokens > 0
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        ('{"answers": false}', False),
+        ('{"answers": true}', True),
+        ("No.", False),  # an endpoint that ignores the schema and says it plainly
+        ("Yes", True),
+        ('{"answers": "probably"}', None),
+        ('{"verdict": true}', None),
+        ("It depends on the router.", None),
+        ("", None),
+    ],
+)
+async def test_answer_check_reads_yes_no_and_nothing_else(
+    fake: Fake, reply: str, expected: bool | None
+) -> None:
+    fake.script.answer_checks.append(CannedResponse(content=reply))
+    assert await fake.engine().confirms_answer("reset my password", PASSAGE, ctx(), Usage()) is expected
+
+
+async def test_answer_check_failure_is_a_model_error_and_the_fallback_cannot_judge(fake: Fake) -> None:
+    fake.script.answer_checks.append(CannedResponse(status=500))
+    with pytest.raises(LanguageModelError):
+        await fake.engine().confirms_answer("reset my password", PASSAGE, ctx(), Usage())
+    breaker = CircuitBreaker(failure_threshold=1, reset_seconds=30)
+    engine = _fallback(fake, breaker)
+    fake.script.answer_checks.append(CannedResponse(status=500))
+    assert await engine.confirms_answer("reset my password", PASSAGE, ctx(), Usage()) is None
+    assert breaker.state == "open"  # counted like any other model failure
+    asked = len(fake.script.chat_requests())
+    assert await engine.confirms_answer("reset my password", PASSAGE, ctx(), Usage()) is None
+    assert len(fake.script.chat_requests()) == asked  # breaker open: the model is not asked
+    assert await LocalLanguageEngine().confirms_answer("reset my password", PASSAGE, ctx(), Usage()) is None
+
+
+async def test_answer_check_through_the_fallback_returns_the_models_judgement(fake: Fake) -> None:
+    engine = _fallback(fake, CircuitBreaker(3, 30))
+    fake.script.answer_checks.append(CannedResponse(content='{"answers": false}'))
+    assert await engine.confirms_answer("where is my parcel", PASSAGE, ctx(), Usage()) is False
+    assert (
+        await engine.confirms_answer("reset my password", PASSAGE, ctx(), Usage()) is True
+    )  # fake's default

@@ -32,6 +32,7 @@ from ..dialogue.intents import explicit_yes, is_noncommittal, is_small_talk
 from ..dialogue.speech_text import speakable
 from ..domain import (
     AnswerVerdict,
+    Assessment,
     CallOutcome,
     CallRecord,
     CaseInfo,
@@ -47,6 +48,7 @@ from ..domain import (
     Turn,
     Understanding,
 )
+from ..knowledge.gate import wants_confirmation
 from ..ports import CallStore, HelpDesk, LanguageEngine, OutboxEntry, OutboxStore, Retriever
 from ..tickets.case_builder import CaseBuilder, CaseRequest, OfferedArticle, idempotency_key_for
 from ..tickets.outbox import OutboxWorker
@@ -617,6 +619,9 @@ class CallFlow:
         fresh = assessment.hits
         relevance = assessment.confidence
         verdict = assessment.verdict if fresh else AnswerVerdict.NONE
+        reason = assessment.reason
+        if verdict is AnswerVerdict.ANSWER and await self._model_says_unanswered(question, assessment):
+            verdict, reason = AnswerVerdict.NONE, "model_says_unanswered"
         if verdict is AnswerVerdict.CLARIFY and len(fresh) >= 2 and not retry:
             first, second = fresh[0].passage, fresh[1].passage
             self.memory.clarify = [_passage_json(first), _passage_json(second)]
@@ -630,7 +635,7 @@ class CallFlow:
                 # Nothing in the help center and nothing a help desk does: no case for "tell me a joke".
                 if self.memory.issue and self.memory.issue[-1] == question:
                     self.memory.issue.pop()
-                self._go(CallState.LISTENING, f"small_talk_{assessment.reason}", u, relevance=relevance)
+                self._go(CallState.LISTENING, f"small_talk_{reason}", u, relevance=relevance)
                 yield self._prompt(phrases.scope(self._policy.helpdesk_name))
                 return
             async for action in self._escalate(phrases.NO_RELEVANT_ARTICLE, u, relevance=relevance):
@@ -641,6 +646,31 @@ class CallFlow:
         passages = [hit.passage for hit in fresh if hit.passage.article_id == article_id]
         async for action in self._speak_answer(question, passages, u, retry=retry, relevance=relevance):
             yield action
+
+    async def _model_says_unanswered(self, question: str, assessment: Assessment) -> bool:
+        """The language engine's check of an ANSWER when the policy asks for it (``KCA_KB_CONFIRM``): True
+        only when the engine judges that the best passage does not answer the question. An engine that
+        cannot judge (None), or fails, leaves the gate's verdict standing."""
+        policy = self._policy
+        if not wants_confirmation(assessment, policy.answer_confirm, policy.answer_confirm_band):
+            return False
+        passage = assessment.hits[0].passage
+        try:
+            confirmed = await self._deps.engine.confirms_answer(
+                question, passage, self._context(), self._call.usage
+            )
+        except Exception:
+            log.exception("call.answer_check_failed", call_id=self._call.call_id)
+            return False
+        log.info(
+            "call.answer_checked",
+            call_id=self._call.call_id,
+            article_id=passage.article_id,
+            gate_reason=assessment.reason,
+            headroom=assessment.headroom,
+            confirmed=confirmed,
+        )
+        return confirmed is False
 
     async def _speak_answer(
         self,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..knowledge.gate import ConfirmMode
+
 DEFAULT_ALWAYS_HUMAN_TOPICS = ("billing_dispute", "security_incident", "legal")
 
 
@@ -32,3 +34,8 @@ class CallPolicy:
     caller_lookup_timeout_seconds: float = 2.0  # the greeting waits at most this long for Kayako
     case_delivery_budget_seconds: float = 3.0  # the caller waits at most this long to hear the case number
     answer_search_top: int = 5
+    # When the language engine is asked to confirm that the article answers before it is read
+    # (``knowledge.gate.wants_confirmation``): "off", "uncertain" (near the threshold or retrievers disagree),
+    # "always"; ``answer_confirm_band``: how far above its threshold an answer is still uncertain.
+    answer_confirm: ConfirmMode = "uncertain"
+    answer_confirm_band: float = 0.05

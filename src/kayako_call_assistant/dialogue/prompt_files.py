@@ -11,8 +11,8 @@ from functools import cache
 from importlib import resources
 from typing import Any, Literal
 
-PromptName = Literal["understand", "answer", "summary", "search_query"]
-SchemaName = Literal["understand", "summary"]
+PromptName = Literal["understand", "answer", "summary", "search_query", "confirm"]
+SchemaName = Literal["understand", "summary", "confirm"]
 
 
 @cache

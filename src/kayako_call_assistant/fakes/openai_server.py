@@ -1,8 +1,8 @@
 """An OpenAI-compatible HTTP server for tests, demos and benchmarks: real sockets, the real SDK, no network.
 
 ``POST /v1/chat/completions`` answers deterministically from the messages (structured output that
-validates against the request's JSON schema; answers quoting the ``<passage>`` the prompt grounds them in),
-with or without SSE streaming and its final usage chunk. A programmable queue of canned responses adds
+validates against the request's JSON schema, an answer check saying yes; answers quoting the ``<passage>``
+the prompt grounds them in), with or without SSE streaming and its final usage chunk. A programmable queue of canned responses adds
 latency, HTTP errors, malformed JSON and streams cut mid-way. ``POST /v1/embeddings`` returns hashed
 bag-of-words vectors; the speech endpoints are in ``openai_audio``; ``GET /v1/models`` lists the models;
 ``GET /_fake/requests`` shows what was asked.
@@ -62,6 +62,8 @@ class FakeOpenAIScript:
     models: tuple[str, ...] = ("gpt-4o-mini", "text-embedding-3-small")
     transcripts: deque[str] = field(default_factory=deque)  # what the next transcriptions return
     audio_failures: deque[int] = field(default_factory=deque)  # HTTP statuses of the next audio requests
+    # What the next answer checks (requests for ``{"answers": bool}``, prompts/confirm.md) do, ahead of ``queue``.
+    answer_checks: deque[CannedResponse] = field(default_factory=deque)
 
     def push(self, *responses: CannedResponse) -> None:
         self.queue.extend(responses)
@@ -174,12 +176,19 @@ def _structured(messages: list[dict[str, Any]], schema: dict[str, Any]) -> dict[
             "subject": first[:80],
             "summary": " ".join(said) or "The caller did not describe an issue.",
         }
+    elif "answers" in properties:  # the answer check (prompts/confirm.md): agree with the gate
+        proposal = {"answers": True}
     result = _instance(schema)
     if isinstance(result, dict):
         for name, value in proposal.items():
             if name in properties and _fits(value, properties[name]):
                 result[name] = value
     return result if isinstance(result, dict) else {"value": result}
+
+
+def _is_answer_check(body: dict[str, Any]) -> bool:
+    json_schema = (body.get("response_format") or {}).get("json_schema") or {}
+    return "answers" in ((json_schema.get("schema") or {}).get("properties") or {})
 
 
 def _search_query(messages: list[dict[str, Any]]) -> str | None:
@@ -249,7 +258,10 @@ def create_app(script: FakeOpenAIScript | None = None) -> FastAPI:
     async def chat_completions(request: Request) -> Response:
         body = await request.json()
         state.requests.append({"path": "/v1/chat/completions", "body": body})
-        canned = state.queue.popleft() if state.queue else CannedResponse()
+        if state.answer_checks and _is_answer_check(body):
+            canned = state.answer_checks.popleft()
+        else:
+            canned = state.queue.popleft() if state.queue else CannedResponse()
         if canned.delay_seconds:
             await _wait(request, canned.delay_seconds)
         if canned.status != 200:

@@ -5,11 +5,15 @@ its calibrated BM25 relevance, ``knowledge.base``), whether BM25's own best arti
 (agreement), and the lead of the best article over the second. The thresholds were chosen on the tuning
 half of the conversational set with CLINC150's ``oos_val`` and the tuning half's off-topic lines, and are
 reported on the held-out half (bench/kb_quality.py, docs/knowledge.md).
+
+An ANSWER carries its ``headroom`` over the threshold it passed; ``wants_confirmation`` reads it to decide
+whether the model engine is asked to confirm that the passage answers the question (``KCA_KB_CONFIRM``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from ..domain import AnswerVerdict, Assessment, SearchHit
 
@@ -41,7 +45,13 @@ def decide(evidence: Evidence, thresholds: GateThresholds, *, top: int) -> Asses
     if not evidence.fused:  # lexical only: the calibrated relevance against one threshold
         best = hits[0].relevance
         if best >= thresholds.lexical_only:
-            return Assessment(AnswerVerdict.ANSWER, hits, confidence=best, reason="above_threshold")
+            return Assessment(
+                AnswerVerdict.ANSWER,
+                hits,
+                confidence=best,
+                reason="above_threshold",
+                headroom=best - thresholds.lexical_only,
+            )
         return Assessment(AnswerVerdict.NONE, hits, confidence=best, reason="below_threshold")
     first = evidence.fused[0]
     second = evidence.fused[1] if len(evidence.fused) > 1 else 0.0
@@ -54,4 +64,26 @@ def decide(evidence: Evidence, thresholds: GateThresholds, *, top: int) -> Asses
     if len(hits) > 1 and first - second < thresholds.margin:
         return Assessment(AnswerVerdict.CLARIFY, hits, confidence=confidence, reason="ambiguous_top_two")
     reason = "above_threshold" if agree else "above_threshold_semantic"
-    return Assessment(AnswerVerdict.ANSWER, hits, confidence=confidence, reason=reason)
+    return Assessment(
+        AnswerVerdict.ANSWER, hits, confidence=confidence, reason=reason, headroom=first - needed
+    )
+
+
+ConfirmMode = Literal["off", "uncertain", "always"]
+
+
+def wants_confirmation(assessment: Assessment, mode: ConfirmMode, band: float) -> bool:
+    """Whether an ANSWER should be checked by the model engine before it is read (``KCA_KB_CONFIRM``).
+
+    ``off``: never; ``always``: every ANSWER; ``uncertain``: an ANSWER the retrievers disagree on (the
+    semantic best is not BM25's, ``above_threshold_semantic``) or whose best score is at most ``band``
+    above the threshold it had to pass. An ANSWER without a ``headroom`` (a gate that does not report it)
+    is checked under ``uncertain`` only when the retrievers disagree. Other verdicts are never checked.
+    """
+    if assessment.verdict is not AnswerVerdict.ANSWER or not assessment.hits or mode == "off":
+        return False
+    if mode == "always":
+        return True
+    if assessment.reason == "above_threshold_semantic":
+        return True
+    return assessment.headroom is not None and assessment.headroom <= band

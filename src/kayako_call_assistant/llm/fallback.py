@@ -208,6 +208,22 @@ class FallbackLanguageEngine:
                 return query
         return await self.fallback.search_query(text, context, usage)
 
+    async def confirms_answer(
+        self, question: str, passage: Passage, context: DialogueContext, usage: Usage
+    ) -> bool | None:
+        """The primary's judgement, within what is left of the caller turn's budget (the answer waits for
+        it); when the primary fails or is skipped, the fallback's (the local engine's None: the gate stands)."""
+        if self._allowed("confirms_answer"):
+            try:
+                async with asyncio.timeout(self._remaining()):
+                    confirmed = await self.primary.confirms_answer(question, passage, context, usage)
+            except (LanguageModelError, TimeoutError) as exc:
+                self._failed("confirms_answer", exc)
+            else:
+                self.breaker.record_success()
+                return confirmed
+        return await self.fallback.confirms_answer(question, passage, context, usage)
+
     async def summarize(self, transcript: Sequence[Turn], usage: Usage) -> CaseSummary:
         if self._allowed("summarize"):
             try:

@@ -49,3 +49,9 @@ class LocalLanguageEngine:
     async def search_query(self, text: str, context: DialogueContext, usage: Usage) -> str:
         """The caller's words without fillers, noise tokens and stutters (no context: no model to resolve it)."""
         return clean_query(text)
+
+    async def confirms_answer(
+        self, question: str, passage: Passage, context: DialogueContext, usage: Usage
+    ) -> bool | None:
+        """None: without a model there is no judgement beyond the answer gate's own, which stands."""
+        return None

@@ -32,6 +32,8 @@ _HISTORY_TURNS = 6
 _SUBJECT_MAX = 80
 _QUERY_MAX_TOKENS = 60
 _QUERY_MAX_CHARS = 300
+_CONFIRM_MAX_TOKENS = 20  # {"answers": false} is 6 tokens
+_BARE_VERDICTS = {"yes": True, "no": False, "true": True, "false": False}
 
 
 class _UnderstandingOut(BaseModel):
@@ -54,6 +56,19 @@ def _record(usage: Usage, reported: CompletionUsage | None) -> None:
     if reported is not None:
         usage.model_input_tokens += reported.prompt_tokens
         usage.model_output_tokens += reported.completion_tokens
+
+
+def _read_verdict(content: str) -> bool | None:
+    """``{"answers": <bool>}`` (or a bare yes/no) as a bool; anything else None."""
+    bare = content.strip().strip(".!\"'").lower()
+    if bare in _BARE_VERDICTS:
+        return _BARE_VERDICTS[bare]
+    try:
+        out = json.loads(content)
+    except json.JSONDecodeError:
+        return None
+    answers = out.get("answers") if isinstance(out, dict) else None
+    return answers if isinstance(answers, bool) else None
 
 
 def client_from_settings(settings: Settings) -> openai.AsyncOpenAI:
@@ -267,6 +282,51 @@ class OpenAILanguageEngine:
         if not query:
             raise LanguageModelError("search query: the model returned no text")
         return query[:_QUERY_MAX_CHARS]
+
+    async def confirms_answer(
+        self, question: str, passage: Passage, context: DialogueContext, usage: Usage
+    ) -> bool | None:
+        """The model judges whether the passage answers the question (prompts/confirm.md): a strict JSON
+        ``{"answers": true|false}`` (a bare "yes"/"no" from an endpoint that ignores the schema is read too).
+
+        A reply that is neither is None (the gate's verdict stands); an endpoint failure raises
+        ``LanguageModelError``.
+        """
+        recent = "\n".join(
+            f"{t.speaker.value.capitalize()}: {t.text}"
+            for t in context.history[-_HISTORY_TURNS:]
+            if t.text.strip()
+        )
+        messages: list[ChatCompletionMessageParam] = [
+            self._system("confirm", context.helpdesk_name),
+            {
+                "role": "user",
+                "content": f"Recent turns:\n{recent or '(none)'}\n\nCaller's question: {question}\n\n"
+                f"<passage title={json.dumps(passage.title)} heading={json.dumps(passage.heading or '')}>\n"
+                f"{passage.text}\n</passage>",
+            },
+        ]
+        try:
+            response = await self._client.chat.completions.create(
+                model=self.model,
+                messages=messages,
+                temperature=0,
+                max_tokens=_CONFIRM_MAX_TOKENS,
+                response_format={
+                    "type": "json_schema",
+                    "json_schema": {"name": "confirm", "strict": True, "schema": load_schema("confirm")},
+                },
+            )
+        except openai.OpenAIError as exc:
+            raise LanguageModelError(f"answer check request failed: {type(exc).__name__}") from exc
+        _record(usage, response.usage)
+        content = (response.choices[0].message.content if response.choices else None) or ""
+        verdict = _read_verdict(content)
+        if verdict is None:
+            log.warning("model_answer_check_unreadable", reply_chars=len(content))
+        else:
+            log.debug("model_answer_check", answers=verdict, article_id=passage.article_id)
+        return verdict
 
     async def summarize(self, transcript: Sequence[Turn], usage: Usage) -> CaseSummary:
         lines = "\n".join(f"{t.speaker.value.capitalize()}: {t.text}" for t in transcript if t.text.strip())

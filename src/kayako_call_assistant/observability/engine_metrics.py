@@ -49,6 +49,17 @@ class MeteredLanguageEngine:
                 time.perf_counter() - started
             )
 
+    async def confirms_answer(
+        self, question: str, passage: Passage, context: DialogueContext, usage: Usage
+    ) -> bool | None:
+        started = time.perf_counter()
+        try:
+            return await self._inner.confirms_answer(question, passage, context, usage)
+        finally:
+            MODEL_LATENCY.labels(engine=self.name, operation="confirms_answer").observe(
+                time.perf_counter() - started
+            )
+
     async def summarize(self, transcript: Sequence[Turn], usage: Usage) -> CaseSummary:
         started = time.perf_counter()
         try:
