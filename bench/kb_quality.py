@@ -37,7 +37,13 @@ import numpy as np
 from kayako_call_assistant.domain import AnswerVerdict, HelpArticle
 from kayako_call_assistant.kayako_mock.seed import load_stackfaq
 from kayako_call_assistant.knowledge.base import KnowledgeBase
-from kayako_call_assistant.knowledge.gate import Evidence, GateThresholds, decide
+from kayako_call_assistant.knowledge.gate import (
+    ConfirmMode,
+    Evidence,
+    GateThresholds,
+    decide,
+    wants_confirmation,
+)
 from kayako_call_assistant.knowledge.query import clean_query
 from kayako_call_assistant.llm.local_embedder import LocalEmbedder
 from kayako_call_assistant.settings import Settings
@@ -178,6 +184,29 @@ def gate_metrics(
         "correct_when_answered": round(correct / answered, 4) if answered else 0.0,
         "clarified": round(clarified / n, 4),
         "clarified_with_right_article": round(clarified_right / clarified, 4) if clarified else 0.0,
+    }
+
+
+def answer_checks(
+    queries: list[Query], evidence: list[Evidence], thresholds: GateThresholds, mode: ConfirmMode, band: float
+) -> dict[str, float]:
+    """How many answers the model engine would be asked to confirm (``KCA_KB_CONFIRM``), and how many of
+    the wrong answers (another article, or any answer to an off-topic line) are among them."""
+    answered = checked = wrong = wrong_checked = 0
+    for query, found in zip(queries, evidence, strict=True):
+        assessment = decide(found, thresholds, top=3)
+        if assessment.verdict is not AnswerVerdict.ANSWER:
+            continue
+        asked = wants_confirmation(assessment, mode, band)
+        bad = assessment.hits[0].passage.article_id != query.article_id
+        answered, checked = answered + 1, checked + asked
+        wrong, wrong_checked = wrong + bad, wrong_checked + (bad and asked)
+    return {
+        "answered": answered,
+        "checked": checked,
+        "checked_share": round(checked / answered, 4) if answered else 0.0,
+        "wrong_answers": wrong,
+        "wrong_checked": wrong_checked,
     }
 
 
@@ -329,6 +358,10 @@ async def report(args: argparse.Namespace) -> dict[str, Any]:
         out["gate_answerable"][name] = gate_metrics(sets[name], evidence[name], gate)
     for name in ("oos_val", "oos_test", "conv_tune_off", "conv_heldout_off"):
         out["off_topic_answered"][name] = off_topic_answered(evidence[name], gate)
+    mode, band = settings.kb_confirm, settings.kb_confirm_band
+    out["answer_check"] = {"mode": mode, "band": band}
+    for name in ("sfq_B", "conv_heldout", "oos_test", "conv_heldout_off"):
+        out["answer_check"][name] = answer_checks(sets[name], evidence[name], gate, mode, band)
     return out
 
 
@@ -362,6 +395,14 @@ def main() -> None:
         )
     for name, share in result["off_topic_answered"].items():
         print(f"off-topic answered, {name}: {share:.3f}")
+    checks = result["answer_check"]
+    print(f"answer check (KCA_KB_CONFIRM={checks['mode']}, band {checks['band']}):")
+    for name, c in checks.items():
+        if isinstance(c, dict):
+            print(
+                f"  {name}: {c['checked']} of {c['answered']} answers checked; "
+                f"{c['wrong_checked']} of {c['wrong_answers']} wrong answers among them"
+            )
 
 
 if __name__ == "__main__":
