@@ -1,8 +1,9 @@
 """The language engine on any OpenAI-compatible chat endpoint, through the official ``openai`` SDK.
 
-Understanding and summaries use structured output (a strict JSON schema); answers stream, and each
-sentence is passed on as soon as it is complete so speech can start early. Every provider or parsing
-failure becomes ``LanguageModelError``, which the fallback engine answers from the local engine.
+Understanding, summaries and the answer check use structured output (a strict JSON schema); answers stream,
+and each sentence is passed on as soon as it is complete so speech can start early. Every provider or parsing
+failure becomes ``LanguageModelError``, which the fallback engine answers from the local engine (an
+unreadable answer check is None instead: the answer gate's verdict stands).
 """
 
 from __future__ import annotations
