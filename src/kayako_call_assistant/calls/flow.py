@@ -620,6 +620,10 @@ class CallFlow:
         relevance = assessment.confidence
         verdict = assessment.verdict if fresh else AnswerVerdict.NONE
         reason = assessment.reason
+        if verdict is AnswerVerdict.CLARIFY and retry:
+            # Two articles close together, both good enough: after a failed answer there is no second
+            # "which one" question; the best of the ones not offered yet is the next answer.
+            verdict, reason = AnswerVerdict.ANSWER, "retry_best_of_close_two"
         if verdict is AnswerVerdict.ANSWER and await self._model_says_unanswered(question, assessment):
             verdict, reason = AnswerVerdict.NONE, "model_says_unanswered"
         if verdict is AnswerVerdict.CLARIFY and len(fresh) >= 2 and not retry:
