@@ -3,6 +3,7 @@ assistant's web app with its Twilio routes, and a simulated Twilio placing calls
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import socket
@@ -14,6 +15,7 @@ from typing import Any
 import httpx
 import numpy as np
 
+from kayako_call_assistant.domain import CallRecord, Turn
 from kayako_call_assistant.fakes.twilio_rest import create_app as create_twilio_app
 from kayako_call_assistant.kayako_mock.app import create_app as create_mock_app
 from kayako_call_assistant.kayako_mock.config import MockConfig
@@ -42,6 +44,16 @@ def voice(seconds: float, f0: float = 140.0) -> bytes:
     signal = sum(np.sin(2 * np.pi * f0 * k * t) / k for k in range(1, 14))
     envelope = 0.55 + 0.45 * np.abs(np.sin(2 * np.pi * 3 * t))
     return (signal * envelope * 5000).astype("<i2").tobytes()
+
+
+async def finished(rig: VoiceRig, call: SimulatedCall, within: float = 15.0) -> tuple[CallRecord, list[Turn]]:
+    """The call's record once the assistant has finalized it, and its turns."""
+    for _ in range(int(within / 0.05)):
+        record = await rig.runtime.calls.get_call_by_external_id(call.call_sid)
+        if record is not None and record.ended_at is not None:
+            return record, await rig.runtime.calls.list_turns(record.call_id)
+        await asyncio.sleep(0.05)
+    raise AssertionError("the call was not finalized")
 
 
 @dataclass(slots=True)

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from telephony_support import TOKEN, VoiceRig, voice, voice_rig
+from telephony_support import TOKEN, finished, voice, voice_rig
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from kayako_call_assistant.domain import CallOutcome, CallRecord, Speaker, Turn
+from kayako_call_assistant.domain import CallOutcome, Speaker
 from kayako_call_assistant.fakes.speech import ScriptedSpeechToText, ToneTextToSpeech
 from kayako_call_assistant.observability.report import turn_latencies
-from kayako_call_assistant.telephony.simulator import SimulatedCall, post_webhook
+from kayako_call_assistant.telephony.simulator import post_webhook
 
 
 def engines(*lines: str, delay: float = 0.0, seconds_per_character: float = 0.01) -> dict[str, object]:
@@ -28,15 +28,6 @@ def engines(*lines: str, delay: float = 0.0, seconds_per_character: float = 0.01
         "tts": ToneTextToSpeech(seconds_per_character=seconds_per_character),
         "fallback_tts": None,
     }
-
-
-async def finished(rig: VoiceRig, call: SimulatedCall, within: float = 15.0) -> tuple[CallRecord, list[Turn]]:
-    for _ in range(int(within / 0.05)):
-        record = await rig.runtime.calls.get_call_by_external_id(call.call_sid)
-        if record is not None and record.ended_at is not None:
-            return record, await rig.runtime.calls.list_turns(record.call_id)
-        await asyncio.sleep(0.05)
-    raise AssertionError("the call was not finalized")
 
 
 async def test_greeting_arrives_as_audio_and_a_spoken_question_is_answered_from_the_help_center(

@@ -9,13 +9,13 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from telephony_support import TOKEN, VoiceRig, free_port, voice, voice_rig
+from telephony_support import TOKEN, finished, free_port, voice, voice_rig
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from kayako_call_assistant.domain import CallRecord, Speaker, Turn
+from kayako_call_assistant.domain import Speaker
 from kayako_call_assistant.fakes.speech import ScriptedSpeechToText, ToneTextToSpeech
-from kayako_call_assistant.telephony.simulator import SimulatedCall, signed_headers
+from kayako_call_assistant.telephony.simulator import signed_headers
 
 
 def engines(*lines: str, seconds_per_character: float = 0.01) -> dict[str, object]:
@@ -24,15 +24,6 @@ def engines(*lines: str, seconds_per_character: float = 0.01) -> dict[str, objec
         "tts": ToneTextToSpeech(seconds_per_character=seconds_per_character),
         "fallback_tts": None,
     }
-
-
-async def finished(rig: VoiceRig, call: SimulatedCall) -> tuple[CallRecord, list[Turn]]:
-    for _ in range(300):
-        record = await rig.runtime.calls.get_call_by_external_id(call.call_sid)
-        if record is not None and record.ended_at is not None:
-            return record, await rig.runtime.calls.list_turns(record.call_id)
-        await asyncio.sleep(0.05)
-    raise AssertionError("the call was not finalized")
 
 
 async def test_the_voice_webhook_sends_twilio_to_the_media_port_and_the_call_is_served_there(
