@@ -12,6 +12,7 @@ import ssl
 from collections.abc import Callable
 from types import FrameType
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import structlog
 import typer
@@ -76,6 +77,8 @@ async def _serve(settings: Settings, sockets: list[socket.socket] | None = None)
             settings.data_dir.mkdir(parents=True, exist_ok=True)
             mock = create_mock_app(MockConfig(database=str(settings.data_dir / "kayako-mock.sqlite3")))
             url = await stack.enter_async_context(serve_in_background(mock, port=settings.kayako_mock_port))
+            # KCA_KAYAKO_MOCK_PORT=0 takes any free port: the client must be given the one it got.
+            settings = settings.model_copy(update={"kayako_mock_port": urlsplit(url).port})
             log.info("kayako_mock.started", url=f"{url}/api/v1", reason="KCA_KAYAKO_BASE_URL is empty")
         if not settings.twilio_account_sid and settings.environment == "development":
             from ..fakes.twilio_rest import DEVELOPMENT_ACCOUNT_SID, create_default_app
