@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import tempfile
 import threading
 from pathlib import Path
@@ -78,6 +79,11 @@ def derive(source: Path, target: Path) -> None:
     )
 
 
+# Derived files this process has written, by name: a second cache directory (another knowledge base in the
+# same process, each test's own data directory) gets a copy instead of a second derivation.
+_written: dict[str, Path] = {}
+
+
 def int8_model(cache_dir: Path) -> Path | bytes:
     """The derived model: its cached file, or (cache not writable) its bytes; the wheel's file on failure."""
     source = wheel_model()
@@ -89,8 +95,13 @@ def int8_model(cache_dir: Path) -> Path | bytes:
             cache_dir.mkdir(parents=True, exist_ok=True)
             partial = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.partial")
             try:
-                derive(source, partial)
+                earlier = _written.get(target.name)
+                if earlier is not None and earlier.is_file():
+                    shutil.copyfile(earlier, partial)
+                else:
+                    derive(source, partial)
                 partial.replace(target)  # atomic: a reader never sees half a file
+                _written[target.name] = target
             finally:
                 partial.unlink(missing_ok=True)
             log.info("embedder.model_derived", path=str(target))
