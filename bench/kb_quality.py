@@ -27,7 +27,7 @@ import html
 import itertools
 import json
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from kayako_call_assistant.domain import AnswerVerdict, HelpArticle
+from kayako_call_assistant.fakes.helpdesk import ListedHelpDesk
 from kayako_call_assistant.kayako_mock.seed import load_stackfaq
 from kayako_call_assistant.knowledge.base import KnowledgeBase
 from kayako_call_assistant.knowledge.gate import (
@@ -61,17 +62,6 @@ class Query:
     text: str
     article_id: int | None  # None: off-topic, must not be answered
     split: str
-
-
-class ListedHelpDesk:
-    """The StackFAQ articles as a ``ports.HelpDesk`` (only ``help_articles`` is used by the knowledge base)."""
-
-    def __init__(self, articles: list[HelpArticle]) -> None:
-        self.articles = articles
-
-    async def help_articles(self) -> AsyncIterator[HelpArticle]:
-        for article in self.articles:
-            yield article
 
 
 class CachedEmbedder:

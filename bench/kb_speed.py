@@ -28,12 +28,12 @@ import os
 import random
 import statistics
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import numpy as np
 
 from kayako_call_assistant.domain import HelpArticle
+from kayako_call_assistant.fakes.helpdesk import ListedHelpDesk
 from kayako_call_assistant.kayako_mock.seed import load_stackfaq
 from kayako_call_assistant.knowledge.base import KnowledgeBase, embedding_text
 from kayako_call_assistant.knowledge.gate import GateThresholds
@@ -42,15 +42,6 @@ from kayako_call_assistant.llm.local_embedder import LocalEmbedder
 from kayako_call_assistant.settings import Settings
 
 DATA = Path(__file__).resolve().parent / "data"
-
-
-class ListedHelpDesk:
-    def __init__(self, articles: list[HelpArticle]) -> None:
-        self.articles = articles
-
-    async def help_articles(self) -> AsyncIterator[HelpArticle]:
-        for article in self.articles:
-            yield article
 
 
 def synthetic_articles(passages: int, seed: int = 7) -> list[HelpArticle]:

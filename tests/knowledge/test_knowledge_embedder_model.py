@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from kayako_call_assistant.domain import HelpArticle
+from kayako_call_assistant.fakes.helpdesk import ListedHelpDesk
 from kayako_call_assistant.knowledge.base import KnowledgeBase
 from kayako_call_assistant.llm import minilm_model
 from kayako_call_assistant.llm.engines import embedder_from_settings
@@ -101,15 +102,6 @@ def test_a_damaged_cache_file_falls_back_to_the_wheel_model(tmp_path: Path) -> N
     embedder = LocalEmbedder(cache_dir=tmp_path)
     vectors = embedder.embed_matrix(QUERIES[:2])
     assert np.allclose(vectors, LocalEmbedder(int8_matmul=False).embed_matrix(QUERIES[:2]), atol=1e-5)
-
-
-class ListedHelpDesk:
-    def __init__(self, articles: list[HelpArticle]) -> None:
-        self.articles = articles
-
-    async def help_articles(self) -> AsyncIterator[HelpArticle]:
-        for article in self.articles:
-            yield article
 
 
 class RecordingEmbedder:

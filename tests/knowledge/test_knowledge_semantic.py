@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pytest
 
 from kayako_call_assistant.domain import AnswerVerdict, HelpArticle, Passage, SearchHit
+from kayako_call_assistant.fakes.helpdesk import ListedHelpDesk
 from kayako_call_assistant.knowledge.base import KnowledgeBase
 from kayako_call_assistant.knowledge.gate import Evidence, GateThresholds, decide
 from kayako_call_assistant.llm.local_embedder import LocalEmbedder
@@ -43,15 +44,6 @@ ARTICLES = [
         "<p>Open Billing, then Payment methods, and add the new card before removing the old one.</p>",
     ),
 ]
-
-
-class ListedHelpDesk:
-    def __init__(self, articles: list[HelpArticle]) -> None:
-        self.articles = articles
-
-    async def help_articles(self) -> AsyncIterator[HelpArticle]:
-        for article in self.articles:
-            yield article
 
 
 class CountingEmbedder:
