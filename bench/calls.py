@@ -883,6 +883,11 @@ async def _measure(
             p["playback_late_seconds_total"] for p in opening
         )
         server_late_share: float | None = round(sent_late / sent, 5) if sent > 0 else 0.0
+        cache_hits, cache_misses = (
+            sum(p.get(f"speech_cache_{kind}_total", 0.0) for p in probes)
+            - sum(p.get(f"speech_cache_{kind}_total", 0.0) for p in opening)
+            for kind in ("hits", "misses")
+        )
         collections = [sum(p["gc"]["collections"][g] for p in probes) for g in range(3)]
     else:  # the peer has no probe: /proc and the client's connected seconds in the window instead
         cpu_used = cpu1 - cpu0
@@ -890,6 +895,7 @@ async def _measure(
             max(0.0, min(w1, c.ended_at or w1) - max(w0, c.connected_at or w1)) for c in calls
         )
         gc_max, collections, server_late_share = None, None, None
+        cache_hits = cache_misses = 0.0
     turns = [t for c in calls for t in c.turns if w0 <= t.last_speech < w1]
     answered = [t for t in turns if t.first is not None]
     latency = [(t.first - t.last_speech) * 1000 for t in answered if t.first is not None]
@@ -916,6 +922,9 @@ async def _measure(
         "late_replies": len(late),
         "late_share": round(len(late) / len(answered), 4) if answered else None,
         "server_late_audio_share": server_late_share,
+        # Sentences sent from the speech cache and sentences synthesized (and resampled) in the window.
+        "speech_cache_hits": int(cache_hits),
+        "speech_cache_misses": int(cache_misses),
         "worst_behind_ms": round(max((t.worst_behind for t in answered), default=0.0) * 1000, 1),
         "server_cpu_core": round(cpu_used / window, 3),
         "cpu_per_call": round(cpu_per_call, 5) if cpu_per_call else None,

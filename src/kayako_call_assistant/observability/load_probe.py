@@ -92,6 +92,15 @@ class LoadProbe:
             "playback_seconds_total": REGISTRY.get_sample_value("kca_playback_seconds_total") or 0.0,
             "playback_late_seconds_total": REGISTRY.get_sample_value("kca_playback_late_seconds_total")
             or 0.0,
+            # Running totals of the speech cache: a miss is a sentence synthesized and resampled.
+            "speech_cache_hits_total": REGISTRY.get_sample_value(
+                "kca_speech_cache_lookups_total", {"result": "hit"}
+            )
+            or 0.0,
+            "speech_cache_misses_total": REGISTRY.get_sample_value(
+                "kca_speech_cache_lookups_total", {"result": "miss"}
+            )
+            or 0.0,
         }
         if reset:
             self._since = now
