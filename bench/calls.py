@@ -612,7 +612,7 @@ async def start_project(args: argparse.Namespace, kayako_url: str, data_dir: Pat
         "KCA_MEDIA_PORT": str(free_port()) if args.media_listener else "0",
         "KCA_PLAYBACK_MESSAGE_MS": str(args.message_ms),
     }
-    command = [*pinned(args), str(Path(sys.executable).parent / "kca"), "serve"]
+    command = [*pinned(args), str(Path(args.server_python or sys.executable).parent / "kca"), "serve"]
     if args.workers > 1:
         command += ["--workers", str(args.workers)]
     process = spawn(command, data_dir / "server.log", env)
@@ -1033,11 +1033,21 @@ async def main(args: argparse.Namespace) -> None:
         "gc_tuning": args.gc,
         "media_listener": args.media_listener,
         "message_ms": args.message_ms,
+        "server_python": platform_of(args.server_python or sys.executable),
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "nice": args.nice,
         "runs": rows,
     }
     print(json.dumps(summary, indent=2) if args.json else table(summary))
+
+
+def platform_of(python: str) -> str:
+    """The server's interpreter as the table caption names it: version and executable (how it was built —
+    e.g. with profile-guided optimisation, as Debian's and the official container images' are — makes a
+    pure-Python server markedly faster, and is not recorded reliably in ``sysconfig``)."""
+    probe = "import sys; print('Python', sys.version.split()[0], sys.executable)"
+    result = subprocess.run([python, "-c", probe], capture_output=True, text=True, check=False)
+    return result.stdout.strip() or python
 
 
 def held(row: dict[str, Any]) -> bool:
@@ -1056,6 +1066,7 @@ def table(summary: dict[str, Any]) -> str:
         f"GC tuning {'on' if summary['gc_tuning'] else 'off'}, nice {summary['nice']}, "
         f"media on the {'native listener' if summary.get('media_listener') else 'main port'}, "
         f"{summary.get('message_ms', 100)} ms per outbound message, "
+        f"server on {summary.get('server_python', 'this Python')}, "
         f"load average at the end {summary['load_average']}",
         "",
         "| server | N | held (avg streams) | turns (unanswered) | added p50 / p95 ms | late replies "
@@ -1118,6 +1129,11 @@ if __name__ == "__main__":
     )
     parser.add_argument(
         "--message-ms", type=int, default=100, help="KCA_PLAYBACK_MESSAGE_MS: audio per outbound message."
+    )
+    parser.add_argument(
+        "--server-python",
+        help="The Python of another virtual environment with this project installed, to run the server on "
+        "(e.g. one made from a PGO/LTO-optimised interpreter, as in the container image); its `kca` is used.",
     )
     parser.add_argument("--peer", action="store_true", help="Also run the Pipecat peer on the same load.")
     parser.add_argument(

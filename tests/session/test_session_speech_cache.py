@@ -1,5 +1,6 @@
 """The speech cache: a sentence said before is sent again without synthesis, as the same audio at the same
-pace; a sentence cut off by the caller is not kept; the cache is bounded in bytes, least recently used out."""
+pace; a sentence is kept as soon as its synthesis is whole (before it has been played out), and not when
+the caller cut in before it was; the cache is bounded in bytes, least recently used out."""
 
 from __future__ import annotations
 
@@ -64,13 +65,34 @@ async def test_a_sentence_said_before_is_sent_again_without_synthesis_at_the_sam
     assert played_both == pytest.approx(2 * played_first, rel=0.02)  # paced as before, not dumped at once
 
 
-async def test_a_sentence_cut_off_by_the_caller_is_not_kept() -> None:
-    tts = ToneTextToSpeech(sample_rate=8000, seconds_per_character=0.05)
+async def test_a_sentence_cut_off_before_its_synthesis_was_whole_is_not_kept() -> None:
+    # A streaming voice: 100 ms of audio every 100 ms, so at 0.5 s half the sentence is not made yet.
+    tts = ToneTextToSpeech(sample_rate=8000, seconds_per_character=0.05, chunk_delay_seconds=0.1)
     cache = SpeechCache(1 << 20)
     far = _Recording()
     await _say(far, tts, cache, "A sentence long enough to be interrupted half way.", cut_at=0.5)
     far.stop()
     assert len(cache) == 0
+
+
+async def test_a_sentence_is_kept_once_synthesized_so_a_second_caller_gets_it_while_it_still_plays() -> None:
+    # Two calls asking the same thing a second apart: the second is not synthesized again although the
+    # first is still playing its (2.5 s) sentence; a sentence cut only after its synthesis was whole is
+    # complete audio, and kept.
+    text = "A sentence long enough to be interrupted half way."
+    tts = ToneTextToSpeech(sample_rate=22050, seconds_per_character=0.05)
+    cache = SpeechCache(1 << 20)
+    first, second = _Recording(), _Recording()
+    saying = asyncio.create_task(_say(first, tts, cache, text, cut_at=1.5))
+    await asyncio.sleep(1.0)
+    assert len(cache) == 1
+    await _say(second, tts, cache, text)
+    await saying
+    first.stop()
+    second.stop()
+    assert tts.texts == [text]  # synthesized once
+    assert b"".join(second.audio) == cache.get("tone", text)
+    assert len(b"".join(first.audio)) < len(b"".join(second.audio))  # the first caller cut it short
 
 
 def test_the_cache_is_bounded_in_bytes_least_recently_used_out() -> None:

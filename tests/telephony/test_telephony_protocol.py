@@ -65,6 +65,45 @@ def test_malformed_frames_are_refused_with_a_reason(frame: str, reason: str) -> 
         protocol.parse(frame)
 
 
+AUDIO = base64.b64encode(b"\x7f" * 160).decode()
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        f'{{"event":"media","media":{{"track":"inbound","timestamp":"5","payload":"{AUDIO}"}}}}',
+        f'{{"event":"media","media":{{"payload":"{AUDIO}"}},"streamSid":"MZ1"}}',
+        f'{{"event":"media","media":{{"payload":"{AUDIO}","timestamp":"soon"}}}}',
+        f'{{"event":"media","media":{{"payload":"{AUDIO}","timestamp":[1]}}}}',
+        f'{{"event":"media","media":{{"payload":"{AUDIO}","timestamp":1e400}}}}',
+        f'{{"event":"media","media":{{"payload":"{AUDIO[:-1]}"}}}}',
+        f'{{"event":"media","media":{{"payload":"{AUDIO} "}}}}',
+        '{"event":"media","media":{"payload":""}}',
+        '{"event":"media","media":{"payload":7}}',
+        '{"event":"media","media":{"payload":"\u00e9\u00e9\u00e9\u00e9"}}',
+        '{"event":"media","media":"payload"}',
+        '{"event":"media","media":[1]}',
+        '{"event":"media"}',
+        '{"event":["media"]}',
+        '{"media":{"payload":"AAAA"}}',
+        '{"event":"mark","mark":{"name":"s1"}}',
+        '["media"]',
+        '"media"',
+        "not json",
+        '{"event":"media","media":{"payload":"AAAA"}',
+        f'{{"event":"media","media":{{"payload":"{"A" * 70000}"}}}}',
+    ],
+)
+def test_the_media_fast_path_takes_exactly_the_frames_parse_reads_as_audio(frame: str) -> None:
+    try:
+        event = protocol.parse(frame)
+    except protocol.MalformedMessage:
+        event = None
+    expected = event.payload if isinstance(event, protocol.Media) else None
+    assert protocol.media_audio(frame) == expected
+    assert protocol.media_audio(frame.encode()) == expected
+
+
 def test_outbound_messages_are_the_json_twilio_expects() -> None:
     assert json.loads(protocol.media_message("MZ1", b"\x00\x01")) == {
         "event": "media",

@@ -4,6 +4,7 @@ finished an utterance", with a minimum speech length so coughs and clicks count 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .native import audioop
@@ -36,6 +37,7 @@ class UtteranceEnded:
 
 
 EndpointEvent = SpeechStarted | UtteranceEnded
+_NO_EVENTS: tuple[EndpointEvent, ...] = ()  # what nearly every frame completes: shared, not a new list each
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +49,11 @@ class EndpointerConfig:
 
 
 class Endpointer:
-    """Feed it 20 ms frames in order; it returns the events each frame completes."""
+    """Feed it 20 ms frames in order; it returns the events each frame completes.
+
+    ``in_speech`` and ``hearing`` are plain attributes kept current by ``push`` rather than properties: the
+    session reads both after every frame, fifty times a second per call.
+    """
 
     def __init__(self, vad: VoiceActivityDetector, config: EndpointerConfig) -> None:
         self._vad = vad
@@ -58,26 +64,19 @@ class Endpointer:
         self._silence_ms = 0
         self._elapsed_ms = 0
         self._peak_energy = 0.0
-        self._confirmed = False
         self._end_of_turn_ms = config.end_of_turn_silence_ms
-
-    @property
-    def in_speech(self) -> bool:
-        """The caller is talking now (confirmed speech, end of turn not reached yet)."""
-        return self._confirmed
-
-    @property
-    def hearing(self) -> bool:
-        """Voice has been heard and its fate is open: not yet a finished utterance, not yet dismissed as
-        noise. A reply must not start now (it could talk over the start of a sentence)."""
-        return bool(self._frames)
+        # The caller is talking now (confirmed speech, end of turn not reached yet).
+        self.in_speech = False
+        # Voice has been heard and its fate is open: not yet a finished utterance, not yet dismissed as
+        # noise. A reply must not start now (it could talk over the start of a sentence).
+        self.hearing = False
 
     @property
     def speech_ms(self) -> int:
         """How long the caller has been talking in the utterance in progress: from its first voiced frame
         to its last loud one (the detector's hangover after the voice stops is not counted); 0 between
         utterances."""
-        if not self._frames:
+        if not self.hearing:
             return 0
         return max(0, self._elapsed_ms - self._silence_ms)
 
@@ -90,12 +89,13 @@ class Endpointer:
         applies from the next frame, also to the utterance in progress."""
         self._end_of_turn_ms = max(FRAME_MS, milliseconds)
 
-    def push(self, frame: bytes) -> list[EndpointEvent]:
+    def push(self, frame: bytes) -> Sequence[EndpointEvent]:
         voiced = self._vad.is_speech(frame)
-        if not self._frames:
+        if not self.hearing:
             if not voiced:
                 self._lead_in.append(frame)
-                return []
+                return _NO_EVENTS
+            self.hearing = True
             self._frames = [*self._lead_in, frame]
             self._elapsed_ms = FRAME_MS
             self._lead_in.clear()
@@ -113,24 +113,25 @@ class Endpointer:
             else:
                 self._silence_ms += FRAME_MS
         config = self._config
-        events: list[EndpointEvent] = []
-        if not self._confirmed:
+        if not self.in_speech:
             if self._voiced_ms >= config.min_speech_ms:
-                self._confirmed = True
-                events.append(SpeechStarted())
-            elif self._silence_ms >= self._end_of_turn_ms:
+                self.in_speech = True
+                return (SpeechStarted(),)
+            if self._silence_ms >= self._end_of_turn_ms:
                 self._reset()  # too little speech before the pause: noise, not a turn
-            return events
+            return _NO_EVENTS
         too_long = len(self._frames) * FRAME_MS >= config.max_utterance_ms
         if self._silence_ms >= self._end_of_turn_ms or too_long:
-            events.append(
-                UtteranceEnded(b"".join(self._frames), self._voiced_ms, trailing_silence_ms=self._silence_ms)
+            ended = UtteranceEnded(
+                b"".join(self._frames), self._voiced_ms, trailing_silence_ms=self._silence_ms
             )
             self._reset()
-        return events
+            return (ended,)
+        return _NO_EVENTS
 
     def _reset(self) -> None:
         self._frames = []
         self._voiced_ms = self._silence_ms = 0
         self._peak_energy = 0.0
-        self._confirmed = False
+        self.in_speech = False
+        self.hearing = False

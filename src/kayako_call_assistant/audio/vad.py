@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Protocol
 
+import _webrtcvad
 import numpy as np
-import webrtcvad
 
 from .pcm import StreamResampler, to_float32
 
@@ -21,13 +22,21 @@ class VoiceActivityDetector(Protocol):
 
 
 class WebRtcVad:
-    """Google's WebRTC VAD (the ``webrtcvad-wheels`` build): microseconds per frame, no model to load."""
+    """Google's WebRTC VAD (the ``webrtcvad-wheels`` build): about a microsecond per frame, no model to load.
+
+    Its C module is driven directly: the package's ``Vad.is_speech`` is a Python wrapper that only works out
+    the frame length, and took a third of the detector's time per frame (fifty frames a second per call).
+    """
 
     def __init__(self, aggressiveness: int = 2) -> None:
-        self._vad = webrtcvad.Vad(aggressiveness)
+        handle = _webrtcvad.create()
+        _webrtcvad.init(handle)
+        _webrtcvad.set_mode(handle, aggressiveness)
+        self._process = partial(_webrtcvad.process, handle, SAMPLE_RATE)
 
     def is_speech(self, frame: bytes) -> bool:
-        return bool(self._vad.is_speech(frame, SAMPLE_RATE))
+        """Raises ``webrtcvad.Error`` for a frame that is not 10, 20 or 30 ms of 8 kHz PCM16."""
+        return bool(self._process(frame, len(frame) >> 1))
 
 
 class SileroVad:

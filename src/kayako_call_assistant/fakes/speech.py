@@ -36,9 +36,13 @@ class ToneTextToSpeech:
 
     name = "tone"
 
-    def __init__(self, sample_rate: int = 8000, seconds_per_character: float = 0.06) -> None:
+    def __init__(
+        self, sample_rate: int = 8000, seconds_per_character: float = 0.06, chunk_delay_seconds: float = 0.0
+    ) -> None:
         self.sample_rate = sample_rate
         self.seconds_per_character = seconds_per_character
+        # A streaming engine (a cloud voice) delivers chunk by chunk: this long before each, none by default.
+        self.chunk_delay_seconds = chunk_delay_seconds
         self.texts: list[str] = []  # everything asked for, in order
         self._cache: dict[int, bytes] = {}
 
@@ -54,4 +58,6 @@ class ToneTextToSpeech:
         audio = self._tone(int(len(text) * self.seconds_per_character * self.sample_rate))
         step = self.sample_rate // 10 * 2
         for offset in range(0, len(audio), step):
+            if self.chunk_delay_seconds:
+                await asyncio.sleep(self.chunk_delay_seconds)
             yield audio[offset : offset + step]

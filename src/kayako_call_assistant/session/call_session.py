@@ -41,10 +41,21 @@ from ..speech.errors import SpeechError
 from . import turn_taking
 from .playback import AudioPlayback, CutOff, Playback, TextPlayback
 from .speech_cache import SpeechCache
-from .transport import CallerAudio, CallerKey, CallerSilent, CallerText, Inbound, MarkPlayed, Transport
+from .transport import (
+    CallerAudio,
+    CallerKey,
+    CallerSilent,
+    CallerText,
+    Inbound,
+    MarkPlayed,
+    PushesAudio,
+    Transport,
+)
 from .turn_taking import TurnTakingConfig
 
 log = structlog.get_logger(__name__)
+
+_ULAW_FRAME_BYTES = PCM_FRAME_BYTES // 2  # one 20 ms frame of 8 kHz μ-law
 
 # The session's own sentences (the flow's live in calls/phrases.py): what a transport failure sounds like.
 DIDNT_CATCH = "Sorry, I didn't catch that. Could you say it again?"
@@ -186,6 +197,7 @@ class CallSession:
         self._listen: asyncio.Task[None] | None = None  # transcription of the pending turn
         self._quiet = asyncio.Event()  # set whenever no caller voice is pending
         self._quiet.set()
+        self._quiet_now = True  # what ``_quiet`` was last set to
         self._paused = False  # the caller's current speech has paused the assistant
         self._filler: asyncio.Task[None] | None = None
         self._filler_played = False
@@ -211,6 +223,8 @@ class CallSession:
                     asyncio.create_task(self._idle_watch(), name="session-idle"),
                 ]
                 self._work.put_nowait(_Greet())
+                if isinstance(self._transport, PushesAudio):
+                    self._transport.push_audio_to(self._hear)
             else:
                 await self._handle(_Greet())
             while not self._ended:
@@ -266,18 +280,21 @@ class CallSession:
             return _Turn(event.text.strip(), self._clock())
         return _Silence()
 
+    def _hear(self, ulaw: bytes) -> None:
+        """Caller audio pushed by the transport as it arrives (``PushesAudio``), in the carrier's callback."""
+        if not self._ended:
+            self._on_audio(ulaw)
+
     def _on_audio(self, ulaw: bytes) -> None:
         endpointer = self._endpointer
         assert endpointer is not None
-        pcm = self._pcm + ulaw_to_pcm16(ulaw) if self._pcm else ulaw_to_pcm16(ulaw)
-        whole = len(pcm) - len(pcm) % PCM_FRAME_BYTES
-        self._pcm = pcm[whole:]
-        # Twilio's messages are one frame each: then ``pcm`` is the frame, with no copy.
-        frames = (
-            (pcm,)
-            if whole == len(pcm) == PCM_FRAME_BYTES
-            else (pcm[i : i + PCM_FRAME_BYTES] for i in range(0, whole, PCM_FRAME_BYTES))
-        )
+        if not self._pcm and len(ulaw) == _ULAW_FRAME_BYTES:
+            frames: tuple[bytes, ...] | list[bytes] = (ulaw_to_pcm16(ulaw),)  # Twilio's: one frame a message
+        else:
+            pcm = self._pcm + ulaw_to_pcm16(ulaw)
+            whole = len(pcm) - len(pcm) % PCM_FRAME_BYTES
+            self._pcm = pcm[whole:]
+            frames = [pcm[i : i + PCM_FRAME_BYTES] for i in range(0, whole, PCM_FRAME_BYTES)]
         for frame in frames:
             for endpoint in endpointer.push(frame):
                 if isinstance(endpoint, SpeechStarted):
@@ -292,10 +309,13 @@ class CallSession:
                     and turn_taking.pauses_assistant(endpointer.speech_ms, self._rules)
                 ):
                     self._pause()
-            if endpointer.hearing:
-                self._quiet.clear()
-            else:
-                self._quiet.set()
+            # ``_quiet`` follows ``hearing``; touched only when that changes (this runs for every frame).
+            if endpointer.hearing is self._quiet_now:
+                self._quiet_now = not endpointer.hearing
+                if self._quiet_now:
+                    self._quiet.set()
+                else:
+                    self._quiet.clear()
 
     def _on_speech_started(self) -> None:
         """The caller is talking: a turn not yet handed to the flow is extended (its transcription is
@@ -615,6 +635,8 @@ class CallSession:
         """The connection ended (caller hung up, transfer, our hang-up, a dropped socket): finish the turn
         in progress, record what was heard, and finish the call — ``hung_up`` runs whatever happened."""
         self._gone = True
+        if isinstance(self._transport, PushesAudio):
+            self._transport.push_audio_to(None)
         try:
             if self._audio:
                 for task in (self._filler, *self._tasks[1:]):
@@ -623,6 +645,7 @@ class CallSession:
                 if self._output.speaking or self._held():
                     self._interrupt(send_clear=False)  # the caller is gone: what was heard is final
                 self._quiet.set()
+                self._quiet_now = True
                 listen = self._listen
                 if listen is not None and not self._ending:
                     # The caller's last words are being transcribed: they are still handed to the flow.

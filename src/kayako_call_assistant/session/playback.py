@@ -251,27 +251,57 @@ class AudioPlayback:
             if said_before is not None:  # no synthesis, no resampling: the audio it made last time
                 await self._send_frames(segment, said_before, generation, flush=True)
                 return
+        # The sentence is synthesized ahead of its playout, as fast as the engine delivers, while this task
+        # sends it at real-time pace: the cache then holds it as soon as it is whole, not seconds later when
+        # its last frame has been sent — callers asking the same thing meanwhile (a busy hour's popular
+        # answer, everyone's greeting) get it without another synthesis and resampling.
+        chunks: asyncio.Queue[bytes | Exception | None] = asyncio.Queue()
+        producer = asyncio.create_task(self._synthesize(engine, segment.text, chunks), name="synthesis")
+        try:
+            pending = b""
+            while (chunk := await chunks.get()) is not None:
+                if isinstance(chunk, Exception):
+                    raise chunk  # the engine's SpeechError (``_play`` tries the fallback voice), or a defect
+                if generation != self._generation:
+                    return
+                pending = await self._send_frames(segment, pending + chunk, generation, flush=False)
+            if pending:
+                await self._send_frames(segment, pending, generation, flush=True)
+        finally:
+            if not producer.done():  # the caller cut in: the rest of the sentence is not needed
+                producer.cancel()
+
+    async def _synthesize(
+        self, engine: TextToSpeech, text: str, out: asyncio.Queue[bytes | Exception | None]
+    ) -> None:
+        """The sentence as 8 kHz μ-law into ``out``, the last piece padded to a whole frame, then None (or
+        the exception that stopped it); once whole it is kept in the cache."""
         resampler = StreamResampler(engine.sample_rate, 8000)
-        pending = b""
         made: list[bytes] = []  # the sentence's telephone audio, for the cache once it is whole
         requested = self._clock()
         first_chunk = True
-        async for chunk in engine.synthesize(segment.text, self._usage):
-            if first_chunk:
-                TTS_LATENCY.labels(engine=engine.name).observe(self._clock() - requested)
-                first_chunk = False
-            if generation != self._generation:
-                return
-            ulaw = pcm16_to_ulaw(resampler.push(chunk))
-            made.append(ulaw)
-            pending = await self._send_frames(segment, pending + ulaw, generation, flush=False)
+        length = 0
+        try:
+            async for chunk in engine.synthesize(text, self._usage):
+                if first_chunk:
+                    TTS_LATENCY.labels(engine=engine.name).observe(self._clock() - requested)
+                    first_chunk = False
+                ulaw = pcm16_to_ulaw(resampler.push(chunk))
+                if ulaw:
+                    made.append(ulaw)
+                    length += len(ulaw)
+                    out.put_nowait(ulaw)
+        except Exception as error:  # handed to the sender, which raises it in its own task
+            out.put_nowait(error)
+            return
         tail = pcm16_to_ulaw(resampler.push(b"", last=True))
-        tail += _ULAW_SILENCE * (-(len(pending) + len(tail)) % FRAME_BYTES)
-        made.append(tail)
-        if pending or tail:
-            await self._send_frames(segment, pending + tail, generation, flush=True)
-        if cache is not None and generation == self._generation:  # whole: not cut by the caller
-            cache.put(engine.name, segment.text, b"".join(made))
+        tail += _ULAW_SILENCE * (-(length + len(tail)) % FRAME_BYTES)
+        if tail:
+            made.append(tail)
+            out.put_nowait(tail)
+        out.put_nowait(None)
+        if self._cache is not None:
+            self._cache.put(engine.name, text, b"".join(made))
 
     async def _send_frames(self, segment: Segment, ulaw: bytes, generation: int, *, flush: bool) -> bytes:
         """Send the whole frames of ``ulaw`` at real-time pace, in messages of up to ``message_seconds``;

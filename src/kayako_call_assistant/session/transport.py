@@ -8,8 +8,9 @@ interruptions, fillers, transfers and hang-ups is the session's.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,4 +80,21 @@ class Transport(Protocol):
 
     async def hang_up(self, *, reason: str) -> None:
         """End the call on our side; ``receive`` returns None afterwards."""
+        ...
+
+
+AudioSink = Callable[[bytes], None]
+
+
+@runtime_checkable
+class PushesAudio(Protocol):
+    """A transport that can hand caller audio to the session as it arrives, in the carrier's own callback,
+    rather than through ``receive``: a media stream is fifty messages a second per call, and a task
+    wake-up and an ``await`` chain per message was a large share of what a call costs
+    (docs/performance.md). Everything else still comes through ``receive``, in order with the audio."""
+
+    def push_audio_to(self, sink: AudioSink | None) -> None:
+        """From now on call ``sink(ulaw)`` with each piece of caller audio (8 kHz μ-law) as it arrives, where
+        the carrier supports it (else audio keeps coming through ``receive``); None stops it. If ``sink``
+        raises, the error is raised by the next ``receive`` and audio comes through ``receive`` again."""
         ...

@@ -55,22 +55,32 @@ class _Inbox:
     measurable share of a message's cost. One reader only (the call's task).
     """
 
-    __slots__ = ("_closed", "_frames", "_waiter")
+    __slots__ = ("_closed", "_frames", "_waiter", "divert")
 
     def __init__(self) -> None:
         self._frames: deque[bytes] = deque()
+        # The call's synchronous handler (``media_stream.Divert``): a frame it takes is never queued.
+        self.divert: Callable[[bytes], bool] | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._closed = False
 
     def put(self, frame: bytes) -> None:
         if self._closed:
             return
+        divert = self.divert
+        # Only when nothing is queued: a frame must not overtake the ones before it.
+        if divert is not None and not self._frames and divert(frame):
+            return
         self._frames.append(frame)
         self._wake()
 
     def close(self) -> None:
         self._closed = True
+        self.divert = None
         self._wake()
+
+    def set_divert(self, handler: Callable[[str | bytes], bool] | None) -> None:
+        self.divert = handler
 
     def _wake(self) -> None:
         waiter = self._waiter
@@ -150,6 +160,7 @@ class _StreamListener(WSListener):
                     authenticate=stream_authenticator(t),
                     parts=t.stream_parts(),
                     on_session=session_registry(t),
+                    divert=self._inbox.set_divert,
                 )
         except Exception:
             log.exception("telephony.stream_failed", listener="media")

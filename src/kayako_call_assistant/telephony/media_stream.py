@@ -8,6 +8,7 @@ a browser softphone on its own endpoint) runs a call through it.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -16,7 +17,7 @@ import structlog
 from ..domain import CallStart
 from ..ports import CallControl, CallHandlerFactory
 from ..session.call_session import CallSession, SessionConfig, Speech
-from ..session.transport import CallerAudio, CallerKey, Inbound, MarkPlayed
+from ..session.transport import AudioSink, CallerAudio, CallerKey, Inbound, MarkPlayed
 from . import protocol
 
 log = structlog.get_logger(__name__)
@@ -25,6 +26,11 @@ Receive = Callable[[], Awaitable[str | bytes | None]]
 Send = Callable[[str], Awaitable[None]]
 Close = Callable[[], Awaitable[None]]
 Authenticate = Callable[[protocol.Started], Awaitable[CallStart | None]]
+# A carrier that can hand each message to a function synchronously as it arrives (the native listener):
+# ``divert(handler)`` installs it (None removes it). The carrier keeps the order of messages: a message the
+# handler declines (returns False), and every one after it until ``receive`` has caught up, is queued.
+Handler = Callable[[str | bytes], bool]
+Divert = Callable[[Handler | None], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +57,13 @@ class MediaStreamTransport:
         stream_sid: str,
         call_sid: str,
         call_control: CallControl | None,
+        divert: Divert | None = None,
     ) -> None:
         self._receive = receive
+        self._divert = divert
+        self._sink: AudioSink | None = None
+        self._sink_context: contextvars.Context | None = None
+        self._sink_failure: Exception | None = None
         self._send = send
         self._close = close
         self._sid = stream_sid
@@ -61,8 +72,40 @@ class MediaStreamTransport:
         self._closed = False
         self.malformed = 0
 
+    def push_audio_to(self, sink: AudioSink | None) -> None:
+        """``session.PushesAudio``: media frames go to ``sink`` from the carrier's callback, when the carrier
+        can divert messages; otherwise nothing changes (audio keeps coming through ``receive``)."""
+        if self._divert is None:
+            return
+        self._sink = sink
+        # The callback runs outside the call's task: run the sink in the task's context, so that what it
+        # logs and the tasks it starts (transcription, filler) carry the call's id like everything else.
+        self._sink_context = contextvars.copy_context() if sink is not None else None
+        self._divert(self._take if sink is not None else None)
+
+    def _take(self, raw: str | bytes) -> bool:
+        """The carrier's synchronous path: True when ``raw`` was a media frame and its audio was handed to the
+        sink; False leaves the message (anything else, a malformed one, or any after a failure or close) to
+        ``receive``, which parses and logs it as usual."""
+        sink, context = self._sink, self._sink_context
+        if sink is None or context is None or self._closed:
+            return False
+        audio = protocol.media_audio(raw)
+        if audio is None:
+            return False
+        try:
+            context.run(sink, audio)
+        except Exception as error:  # a defect in the session: raised in its own task by ``receive``
+            self._sink_failure, self._sink, self._sink_context = error, None, None
+            if self._divert is not None:
+                self._divert(None)
+        return True
+
     async def receive(self) -> Inbound | None:
         while not self._closed:
+            if self._sink_failure is not None:
+                failure, self._sink_failure = self._sink_failure, None
+                raise failure
             raw = await self._receive()
             if raw is None:
                 return None
@@ -111,6 +154,8 @@ class MediaStreamTransport:
 
     async def close(self) -> None:
         self._closed = True
+        if self._divert is not None:
+            self._divert(None)
         with contextlib.suppress(Exception):  # the peer may have gone first
             await self._close()
 
@@ -123,6 +168,7 @@ async def run_media_stream(
     authenticate: Authenticate,
     parts: StreamParts,
     on_session: Callable[[str, CallSession | None], None] = lambda _sid, _session: None,
+    divert: Divert | None = None,
 ) -> None:
     """Serve one call over the Twilio Media Streams protocol (JSON text messages, 8 kHz μ-law audio).
 
@@ -133,6 +179,8 @@ async def run_media_stream(
       signed voice webhook; a softphone: its own login) — or returns None to refuse the stream, which is
       then closed without a call being created.
     - ``on_session(call_sid, session)`` is told when the call starts and (with None) when it ends.
+    - ``divert``: the carrier can hand messages over synchronously as they arrive (see ``Divert``); the
+      call's media frames then reach the session without a task wake-up each.
 
     Messages before ``start`` other than ``connected`` are logged and skipped. The call is finished
     (its record closed, its case stored) however the connection ends.
@@ -172,6 +220,7 @@ async def run_media_stream(
         stream_sid=started.stream_sid,
         call_sid=started.call_sid,
         call_control=parts.call_control,
+        divert=divert,
     )
     session = CallSession(transport=transport, handler=handler, config=parts.config, speech=parts.speech())
     # This task serves this one call to its end: every line it and the tasks it starts log carries the id.

@@ -133,6 +133,28 @@ def parse(text: str | bytes) -> StreamEvent:
     raise MalformedMessage(f"unknown event {str(kind)[:32]!r}")
 
 
+def media_audio(text: str | bytes) -> bytes | None:
+    """The audio of a well-formed ``media`` frame; None for every other frame, well-formed or not (``parse``
+    then says what it is and why it is malformed).
+
+    The fast path of the fifty frames a second per call: the checks ``parse`` makes of a media frame (size,
+    JSON, a ``media`` object, a non-empty strict base64 payload, a numeric timestamp) without building the
+    event objects.
+    """
+    if len(text) > MAX_FRAME_CHARS:
+        return None
+    try:
+        message = orjson.loads(text)
+        if message["event"] != "media":
+            return None
+        media = message["media"]
+        payload: bytes = binascii.a2b_base64(media["payload"], strict_mode=True)
+        int(media.get("timestamp", 0))
+    except (orjson.JSONDecodeError, LookupError, TypeError, AttributeError, ValueError, OverflowError):
+        return None  # binascii.Error is a ValueError
+    return payload or None
+
+
 # --- Outbound ----------------------------------------------------------------------------------------
 # Built by string formatting rather than json.dumps: these are sent fifty times a second per call, and the
 # values (a stream SID, base64 and our own mark names) never need escaping.
