@@ -147,3 +147,18 @@ def test_the_settings_choose_the_window_the_graph_and_the_cache(tmp_path: Path) 
     assert default.cache_dir == tmp_path / "models"
     chosen = embedder_from_settings(Settings(kb_passage_tokens=64, kb_int8_matmul=False))
     assert isinstance(chosen, LocalEmbedder) and (chosen.passage_tokens, chosen.int8_matmul) == (64, False)
+
+
+async def test_a_query_embedded_before_is_answered_on_the_event_loop_without_a_thread(
+    cache_dir: Path, derived: Path
+) -> None:
+    import asyncio
+
+    embedder = LocalEmbedder(cache_dir=cache_dir)
+    [first] = await embedder.embed(["where is my parcel today"])
+    # With the loop's default executor shut down, anything that still needs a worker thread fails.
+    await asyncio.get_running_loop().shutdown_default_executor()
+    [again] = await embedder.embed(["where is my parcel today"])
+    assert again == first
+    with pytest.raises(RuntimeError):
+        await embedder.embed(["a question never embedded before"])

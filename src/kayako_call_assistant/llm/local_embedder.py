@@ -180,9 +180,25 @@ class LocalEmbedder:
                 _cache.popitem(last=False)
         return out
 
+    def _cached(self, texts: Sequence[str], tokens: int) -> Matrix | None:
+        """Every text's vector from the process-wide cache, or None if any is missing (or no model has been
+        loaded yet, which names the graph the cache is keyed by)."""
+        if self._session is None:
+            return None
+        with _cache_lock:  # held for dictionary lookups only
+            rows = [_cache.get((self._graph, tokens, text)) for text in texts]
+        if not rows or any(row is None for row in rows):
+            return None
+        return np.stack(rows)  # type: ignore[arg-type]
+
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        """One unit vector per text, in order; the work runs in a thread off the event loop."""
-        matrix = await asyncio.to_thread(self.embed_matrix, list(texts))
+        """One unit vector per text, in order; the work runs in a thread off the event loop, unless every
+        vector is cached: a thread round trip waits for the GIL behind the event loop, several milliseconds
+        on a busy server, for what is a dictionary lookup."""
+        texts = list(texts)
+        matrix = self._cached(texts, self.max_tokens)
+        if matrix is None:
+            matrix = await asyncio.to_thread(self.embed_matrix, texts)
         return matrix.tolist()  # type: ignore[no-any-return]
 
     async def embed_passages(self, texts: Sequence[str]) -> list[list[float]]:
