@@ -143,9 +143,7 @@ async def run(url: str, calls: int, turns: int, redact: bool, warmup: int) -> No
                 await timed(
                     add_meter if measuring else None, lambda r=record, t=caller: store.add_turn(r.call_id, t)
                 )
-                reply = Turn(
-                    Speaker.ASSISTANT, REPLY, now, now + dt.timedelta(seconds=9), seq=2 * round_ + 1
-                )
+                reply = Turn(Speaker.ASSISTANT, REPLY, now, now + dt.timedelta(seconds=9), seq=2 * round_ + 1)
                 reply.latency_seconds = 0.412
                 transcript.append(reply)
                 record.usage.model_input_tokens += 350
@@ -172,7 +170,9 @@ async def run(url: str, calls: int, turns: int, redact: bool, warmup: int) -> No
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--database-url", help="default: a SQLite file in a temporary directory")
     parser.add_argument("--calls", type=int, default=50)
     parser.add_argument("--turns", type=int, default=20, help="measured writes per call (each kind)")
