@@ -7,11 +7,14 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import BindParameter, RowMapping, bindparam, case, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..domain import CallChannel, CallOutcome, CallRecord, ContactDetails, Speaker, Turn, Usage, utcnow
 from .database import dialect_insert
+from .driver import DriverSession, DriverStatement, driver_session, is_foreign_key_violation
 from .models import calls, turns
 
 Redactor = Callable[[str], str]
@@ -108,10 +111,11 @@ _FINAL_COLUMNS = ("ended_at", "duration_seconds", "outcome", "cost_usd")
 # Every column but the (possibly large) flow state, which only load_flow_state reads.
 _CALL_COLUMNS = [column for column in calls.c if column.name != "flow_state"]
 
-# The call path's writes (one or two a turn for every call) are built once, with bind parameters, and run
-# with a parameter dict: building and cache-keying an UPDATE with literal values cost more CPU than running
-# it. The parameters are the columns' names prefixed with "v_" (a bind parameter cannot take the name of a
-# column the statement sets).
+# The call path's writes (one or two a turn for every call) are built once, with bind parameters, compiled
+# once per engine and run on the driver's connection (``driver``): building, cache-keying and executing an
+# UPDATE with literal values through SQLAlchemy cost several times the CPU of running it. The parameters
+# are the columns' names prefixed with "v_" for the call row and "t_" for a turn (a bind parameter cannot
+# take the name of a column the statement sets).
 
 
 def _bind(name: str) -> BindParameter[Any]:
@@ -185,21 +189,50 @@ def _write_params(call: CallRecord, updated_at: dt.datetime) -> dict[str, Any]:
     }
 
 
-_UPSERT_TURN: dict[str, Any] = {}
+def _turn_params(call_id: str, turn: Turn, text: str) -> dict[str, Any]:
+    """The parameters of ``_upsert_turn_statement`` for ``turn`` (its text as it is to be stored)."""
+    return {
+        "t_call_id": call_id,
+        "t_seq": turn.seq,
+        "t_speaker": turn.speaker.value,
+        "t_text": text,
+        "t_started_at": turn.started_at,
+        "t_ended_at": turn.ended_at,
+        "t_interrupted": turn.interrupted,
+        "t_intent": turn.intent,
+        "t_latency_seconds": turn.latency_seconds,
+    }
 
 
-def _upsert_turn_statement(dialect_name: str) -> Any:
-    """``INSERT … ON CONFLICT (call_id, seq) DO UPDATE`` of a turn, its values the parameters (one dict a
-    turn, by column name); the update takes the row that was proposed (``excluded``)."""
-    statement = _UPSERT_TURN.get(dialect_name)
-    if statement is None:
-        insert = dialect_insert(dialect_name, turns)
-        statement = insert.on_conflict_do_update(
-            index_elements=[turns.c.call_id, turns.c.seq],
-            set_={column.name: insert.excluded[column.name] for column in turns.c if not column.primary_key},
+def _upsert_turn_statement(dialect_name: str) -> postgresql.Insert | sqlite.Insert:
+    """``INSERT … ON CONFLICT (call_id, seq) DO UPDATE`` of a turn: a turn written again replaces the
+    stored one with the row proposed (``excluded``)."""
+    insert = dialect_insert(dialect_name, turns).values(
+        {column.name: bindparam(f"t_{column.name}", type_=column.type) for column in turns.c}
+    )
+    return insert.on_conflict_do_update(
+        index_elements=[turns.c.call_id, turns.c.seq],
+        set_={column.name: insert.excluded[column.name] for column in turns.c if not column.primary_key},
+    )
+
+
+class _Writes:
+    """The call path's statements compiled for one engine's dialect."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        upsert_turn = _upsert_turn_statement(dialect.name)
+        self.upsert_turn = DriverStatement(upsert_turn, dialect)
+        self.finalize_call = DriverStatement(_FINALIZE_CALL, dialect)
+        self.save_call = DriverStatement(_SAVE_CALL, dialect)
+        self.save_call_and_state = DriverStatement(_SAVE_CALL_AND_STATE, dialect)
+        # PostgreSQL: a turn and the call row in one statement (the turn's upsert a data-modifying WITH),
+        # atomic by itself: no BEGIN and COMMIT, each a round trip to the server costing as much CPU here
+        # as the statement. SQLite has no data-modifying WITH; there the two run in one transaction.
+        self.save_turn_call_and_state = (
+            DriverStatement(_SAVE_CALL_AND_STATE.add_cte(upsert_turn.cte("saved_turn")), dialect)
+            if dialect.name == "postgresql"
+            else None
         )
-        _UPSERT_TURN[dialect_name] = statement
-    return statement
 
 
 class SqlCallStore:
@@ -210,6 +243,7 @@ class SqlCallStore:
     def __init__(self, engine: AsyncEngine, *, redact: Redactor | None = None) -> None:
         self._engine = engine
         self._redact = redact
+        self._writes = _Writes(engine.dialect)
 
     async def create_call(self, call: CallRecord) -> None:
         values = _call_values(call) | {
@@ -265,8 +299,9 @@ class SqlCallStore:
 
     async def add_turn(self, call_id: str, turn: Turn) -> None:
         """Store a turn; a turn with the same ``seq`` replaces the stored one (a barge-in shortens it)."""
-        async with self._engine.begin() as conn:
-            await self._upsert_turns(conn, call_id, (turn,))
+        # One statement, atomic by itself: no transaction around it (two fewer round trips).
+        async with driver_session(self._engine, transaction=False) as session:
+            await self._upsert_turns(session, call_id, (turn,))
 
     async def save_progress(
         self, call: CallRecord, turns: Sequence[Turn], flow_state: dict[str, Any]
@@ -285,42 +320,54 @@ class SqlCallStore:
         outcome, duration and cost keep their values; ``case_id`` is only ever filled, ``case_status`` only
         written when empty (``set_case``/``set_case_status`` own it).
         """
-        now = utcnow()
-        params = _write_params(call, now)
-        statement = _SAVE_CALL
+        params = _write_params(call, utcnow())
+        writes = self._writes
+        statement = writes.save_call
         if "flow_state" in extra:
             params["v_flow_state"] = extra["flow_state"]
-            statement = _SAVE_CALL_AND_STATE
-        finalized = False
-        async with self._engine.begin() as conn:
-            if turns:
-                await self._upsert_turns(conn, call.call_id, turns)
-            if call.ended_at is not None:
-                transition = await conn.execute(_FINALIZE_CALL, params)
-                finalized = transition.rowcount == 1
-            result = await conn.execute(statement, params)
-        if result.rowcount == 0:
+            statement = writes.save_call_and_state
+        if call.ended_at is None and (
+            not turns
+            or (len(turns) == 1 and writes.save_turn_call_and_state is not None and "flow_state" in extra)
+        ):
+            # No finalization and at most one turn (the common save): one statement, atomic by itself.
+            async with driver_session(self._engine, transaction=False) as session:
+                if not turns:
+                    updated = await session.execute(statement, params)
+                else:
+                    assert writes.save_turn_call_and_state is not None
+                    params |= _turn_params(call.call_id, turns[0], self._text(turns[0]))
+                    try:
+                        updated = await session.execute(writes.save_turn_call_and_state, params)
+                    except IntegrityError as error:
+                        if not is_foreign_key_violation(error):
+                            raise
+                        raise LookupError(f"no call {call.call_id!r} to add a turn to") from error
+            finalized = False
+        else:
+            async with driver_session(self._engine, transaction=True) as session:
+                if turns:
+                    await self._upsert_turns(session, call.call_id, turns)
+                finalized = (
+                    call.ended_at is not None and await session.execute(writes.finalize_call, params) == 1
+                )
+                updated = await session.execute(statement, params)
+        if updated == 0:
             raise LookupError(f"no call {call.call_id!r} to update")
         return finalized
 
-    async def _upsert_turns(self, conn: AsyncConnection, call_id: str, turns: Sequence[Turn]) -> None:
-        redact = self._redact
-        rows = [
-            {
-                "call_id": call_id,
-                "seq": turn.seq,
-                "speaker": turn.speaker.value,
-                "text": redact(turn.text) if redact is not None else turn.text,
-                "started_at": turn.started_at,
-                "ended_at": turn.ended_at,
-                "interrupted": turn.interrupted,
-                "latency_seconds": turn.latency_seconds,
-                "intent": turn.intent,
-            }
-            for turn in turns
-        ]
+    def _text(self, turn: Turn) -> str:
+        return self._redact(turn.text) if self._redact is not None else turn.text
+
+    async def _upsert_turns(self, session: DriverSession, call_id: str, turns: Sequence[Turn]) -> None:
+        statement = self._writes.upsert_turn
         try:
-            await conn.execute(_upsert_turn_statement(conn.dialect.name), rows)
+            if len(turns) == 1:
+                await session.execute(statement, _turn_params(call_id, turns[0], self._text(turns[0])))
+            else:
+                await session.executemany(
+                    statement, [_turn_params(call_id, turn, self._text(turn)) for turn in turns]
+                )
         except IntegrityError as error:
             raise LookupError(f"no call {call_id!r} to add a turn to") from error
 
