@@ -5,9 +5,9 @@ execution layer around those few statements (the transaction objects, the execut
 cursor opened and closed in aiosqlite's thread for every statement, three thread hand-offs where one
 would do) cost about five times the CPU of the statements themselves. So these statements are compiled by
 SQLAlchemy once per engine — the same SQL, the same bind processing of each column type (datetimes to UTC,
-JSON serialised, booleans) — and then run on the pooled connection's driver connection in a transaction of
-the driver's own. Errors are raised as SQLAlchemy's (``IntegrityError``, ``OperationalError``,
-``DBAPIError``), as the SQLAlchemy path would raise them.
+JSON serialised, booleans) — and then run on a pooled connection's driver connection, in a transaction of
+the driver's own or, for a single statement, in none. Errors are raised as SQLAlchemy's (``StatementError``,
+``IntegrityError``, ``OperationalError``, ``DBAPIError``), as the SQLAlchemy path would raise them.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg  # type: ignore[import-untyped]  # no stubs; only its connection and errors are used
 from sqlalchemy import exc
@@ -52,17 +52,15 @@ class DriverStatement:
             raise exc.StatementError(message, self.sql, params, error) from error
 
 
-class DriverSession:
+class DriverSession(Protocol):
     """Statements on one driver connection: ``execute`` returns the row count."""
 
-    async def execute(self, statement: DriverStatement, params: Mapping[str, Any]) -> int:
-        raise NotImplementedError
+    async def execute(self, statement: DriverStatement, params: Mapping[str, Any]) -> int: ...
 
-    async def executemany(self, statement: DriverStatement, rows: Sequence[Mapping[str, Any]]) -> None:
-        raise NotImplementedError
+    async def executemany(self, statement: DriverStatement, rows: Sequence[Mapping[str, Any]]) -> None: ...
 
 
-class _SqliteSession(DriverSession):
+class _SqliteSession:
     def __init__(self, connection: Any) -> None:
         self._connection = connection  # aiosqlite.Connection
 
@@ -83,7 +81,7 @@ class _SqliteSession(DriverSession):
             raise _translated(error, statement.sql, args) from error
 
 
-class _AsyncpgSession(DriverSession):
+class _AsyncpgSession:
     def __init__(self, connection: asyncpg.Connection) -> None:
         self._connection = connection
 
@@ -154,12 +152,10 @@ async def driver_session(engine: AsyncEngine, *, transaction: bool) -> AsyncIter
         try:
             yield _SqliteSession(driver)
         except BaseException:
-            if driver.in_transaction:
-                await driver.rollback()
+            await driver.rollback()  # queued behind a statement still running in aiosqlite's thread
             raise
         try:
             await driver.commit()
         except sqlite3.Error as error:
-            if driver.in_transaction:
-                await driver.rollback()
+            await driver.rollback()  # a no-op if the failed COMMIT ended the transaction
             raise _translated(error, "COMMIT", ()) from error
