@@ -326,31 +326,27 @@ class SqlCallStore:
         if "flow_state" in extra:
             params["v_flow_state"] = extra["flow_state"]
             statement = writes.save_call_and_state
-        if call.ended_at is None and (
-            not turns
-            or (len(turns) == 1 and writes.save_turn_call_and_state is not None and "flow_state" in extra)
-        ):
+        combined = writes.save_turn_call_and_state if "flow_state" in extra else None
+        finalized = False
+        if call.ended_at is None and (not turns or (len(turns) == 1 and combined is not None)):
             # No finalization and at most one turn (the common save): one statement, atomic by itself.
             async with driver_session(self._engine, transaction=False) as session:
-                if not turns:
-                    updated = await session.execute(statement, params)
-                else:
-                    assert writes.save_turn_call_and_state is not None
+                if turns and combined is not None:
                     params |= _turn_params(call.call_id, turns[0], self._text(turns[0]))
                     try:
-                        updated = await session.execute(writes.save_turn_call_and_state, params)
+                        updated = await session.execute(combined, params)
                     except IntegrityError as error:
                         if not is_foreign_key_violation(error):
-                            raise
+                            raise  # e.g. the call's external id taken: not a missing call
                         raise LookupError(f"no call {call.call_id!r} to add a turn to") from error
-            finalized = False
+                else:
+                    updated = await session.execute(statement, params)
         else:
             async with driver_session(self._engine, transaction=True) as session:
                 if turns:
                     await self._upsert_turns(session, call.call_id, turns)
-                finalized = (
-                    call.ended_at is not None and await session.execute(writes.finalize_call, params) == 1
-                )
+                if call.ended_at is not None:
+                    finalized = await session.execute(writes.finalize_call, params) == 1
                 updated = await session.execute(statement, params)
         if updated == 0:
             raise LookupError(f"no call {call.call_id!r} to update")
