@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.exc import StatementError
+from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kayako_call_assistant.domain import (
@@ -224,3 +224,59 @@ async def test_progress_writes_turns_call_and_state_together_or_not_at_all(engin
         await store.save_progress(_call("ghost"), [Turn(Speaker.CALLER, "hello", START, seq=1)], {})
     async with engine.connect() as conn:
         assert (await conn.execute(select(turns).where(turns.c.call_id == "ghost"))).first() is None
+
+
+async def test_a_turns_save_keeps_the_other_writers_columns(engine: AsyncEngine) -> None:
+    # The flow's usual save: one turn, the call still going (one statement on PostgreSQL, not two).
+    store = SqlCallStore(engine)
+    await store.create_call(_call())
+    await store.set_case("call-1", 42, "New")
+    await store.set_case_status(42, "Open")
+    stale = _call(usage=Usage(model_input_tokens=350), escalation_reason="asked for a person")
+    reply = Turn(Speaker.ASSISTANT, "Choose Forgot password.", START, None, latency_seconds=0.412, seq=3)
+
+    assert await store.save_progress(stale, [reply], {"state": "confirming"}) is False
+
+    stored = await store.get_call("call-1")
+    assert stored is not None
+    assert (stored.case_id, stored.case_status) == (42, "Open")  # neither blanked nor overwritten
+    assert (stored.usage.model_input_tokens, stored.escalation_reason) == (350, "asked for a person")
+    assert stored.ended_at is None and stored.outcome is CallOutcome.IN_PROGRESS
+    assert await store.list_turns("call-1") == [reply]
+    assert await store.load_flow_state("call-1") == {"state": "confirming"}
+
+
+async def test_a_refused_save_stores_nothing_of_it(engine: AsyncEngine) -> None:
+    store = SqlCallStore(engine)
+    await store.create_call(_call())
+    await store.create_call(_call("call-2"))
+    taken = _call(external_id="CAcall-2")  # another call's Twilio id: the unique column refuses it
+    turn = Turn(Speaker.CALLER, "hello", START, START, seq=1)
+
+    with pytest.raises(IntegrityError):
+        await store.save_progress(taken, [turn], {"state": "x"})
+
+    assert await store.list_turns("call-1") == []  # the turn went with the refused row
+    assert await store.load_flow_state("call-1") is None
+    with pytest.raises(StatementError, match=r"naive datetime .* refused"):
+        await store.add_turn("call-1", Turn(Speaker.CALLER, "hello", dt.datetime(2026, 1, 1, 9, 0)))
+    with pytest.raises(StatementError, match=r"naive datetime .* refused"):
+        await store.save_progress(_call(), [Turn(Speaker.CALLER, "hi", dt.datetime(2026, 1, 1, 9, 0))], {})
+    assert await store.list_turns("call-1") == []
+    assert await store.load_flow_state("call-1") is None
+
+
+async def test_several_turns_are_saved_in_one_write(engine: AsyncEngine) -> None:
+    # A save may carry earlier turns again (a latency measured after they were written): each replaced.
+    store = SqlCallStore(engine)
+    await store.create_call(_call())
+    first = Turn(Speaker.ASSISTANT, "Hello.", START, START, seq=0)
+    await store.save_progress(_call(), [first], {"state": "a"})
+    first.latency_seconds = 0.25
+    question = Turn(Speaker.CALLER, "my invoice", START, START, intent="question", seq=1)
+    answer = Turn(Speaker.ASSISTANT, "Open Billing.", START, None, seq=2)
+
+    await store.save_progress(_call(), [first, question, answer], {"state": "b"})
+
+    assert await store.list_turns("call-1") == [first, question, answer]
+    assert await store.load_flow_state("call-1") == {"state": "b"}

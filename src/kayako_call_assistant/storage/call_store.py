@@ -6,12 +6,15 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import RowMapping, case, func, literal, or_, select, update
+from sqlalchemy import BindParameter, RowMapping, bindparam, case, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..domain import CallChannel, CallOutcome, CallRecord, ContactDetails, Speaker, Turn, Usage, utcnow
 from .database import dialect_insert
+from .driver import DriverSession, DriverStatement, driver_session, is_foreign_key_violation
 from .models import calls, turns
 
 Redactor = Callable[[str], str]
@@ -108,6 +111,129 @@ _FINAL_COLUMNS = ("ended_at", "duration_seconds", "outcome", "cost_usd")
 # Every column but the (possibly large) flow state, which only load_flow_state reads.
 _CALL_COLUMNS = [column for column in calls.c if column.name != "flow_state"]
 
+# The call path's writes (one or two a turn for every call) are built once, with bind parameters, compiled
+# once per engine and run on the driver's connection (``driver``): building, cache-keying and executing an
+# UPDATE with literal values through SQLAlchemy cost several times the CPU of running it. The parameters
+# are the columns' names prefixed with "v_" for the call row and "t_" for a turn (a bind parameter cannot
+# take the name of a column the statement sets).
+
+
+def _bind(name: str) -> BindParameter[Any]:
+    return bindparam(f"v_{name}", type_=calls.c[name].type)
+
+
+_NOT_FINISHED = calls.c.ended_at.is_(None)
+# Columns the flow owns outright: written as they are.
+_PLAIN_COLUMNS = (
+    "external_id",
+    "channel",
+    "from_number",
+    "to_number",
+    "escalation_reason",
+    "contact_name",
+    "contact_email",
+    "contact_phone",
+    "model_input_tokens",
+    "model_output_tokens",
+    "audio_seconds_transcribed",
+    "characters_synthesized",
+    "kayako_requests",
+    "updated_at",
+)
+_SAVE_CALL = (
+    update(calls)
+    .where(calls.c.call_id == bindparam("v_call_id"))
+    .values(
+        {
+            **{name: _bind(name) for name in _PLAIN_COLUMNS},
+            # After the finalization these keep the values it wrote.
+            **{name: case((_NOT_FINISHED, _bind(name)), else_=calls.c[name]) for name in _FINAL_COLUMNS},
+            "case_id": func.coalesce(_bind("case_id"), calls.c.case_id),  # only ever filled
+            "case_status": func.coalesce(calls.c.case_status, _bind("case_status")),  # only when empty
+        }
+    )
+)
+_SAVE_CALL_AND_STATE = _SAVE_CALL.values(flow_state=_bind("flow_state"))
+_FINALIZE_CALL = (
+    update(calls)
+    .where(calls.c.call_id == bindparam("v_call_id"), _NOT_FINISHED)
+    .values({name: _bind(name) for name in (*_FINAL_COLUMNS, "updated_at")})
+)
+
+
+def _write_params(call: CallRecord, updated_at: dt.datetime) -> dict[str, Any]:
+    """The parameters of ``_SAVE_CALL`` and ``_FINALIZE_CALL`` for ``call``."""
+    usage, contact = call.usage, call.contact
+    return {
+        "v_call_id": call.call_id,
+        "v_external_id": call.external_id,
+        "v_channel": call.channel.value,
+        "v_from_number": call.from_number,
+        "v_to_number": call.to_number,
+        "v_escalation_reason": call.escalation_reason,
+        "v_contact_name": contact.name,
+        "v_contact_email": contact.email,
+        "v_contact_phone": contact.phone,
+        "v_model_input_tokens": usage.model_input_tokens,
+        "v_model_output_tokens": usage.model_output_tokens,
+        "v_audio_seconds_transcribed": usage.audio_seconds_transcribed,
+        "v_characters_synthesized": usage.characters_synthesized,
+        "v_kayako_requests": usage.kayako_requests,
+        "v_updated_at": updated_at,
+        "v_ended_at": call.ended_at,
+        "v_duration_seconds": call.duration_seconds,
+        "v_outcome": call.outcome.value,
+        "v_cost_usd": call.cost_usd,
+        "v_case_id": call.case_id,
+        "v_case_status": call.case_status,
+    }
+
+
+def _turn_params(call_id: str, turn: Turn, text: str) -> dict[str, Any]:
+    """The parameters of ``_upsert_turn_statement`` for ``turn`` (its text as it is to be stored)."""
+    return {
+        "t_call_id": call_id,
+        "t_seq": turn.seq,
+        "t_speaker": turn.speaker.value,
+        "t_text": text,
+        "t_started_at": turn.started_at,
+        "t_ended_at": turn.ended_at,
+        "t_interrupted": turn.interrupted,
+        "t_intent": turn.intent,
+        "t_latency_seconds": turn.latency_seconds,
+    }
+
+
+def _upsert_turn_statement(dialect_name: str) -> postgresql.Insert | sqlite.Insert:
+    """``INSERT … ON CONFLICT (call_id, seq) DO UPDATE`` of a turn: a turn written again replaces the
+    stored one with the row proposed (``excluded``)."""
+    insert = dialect_insert(dialect_name, turns).values(
+        {column.name: bindparam(f"t_{column.name}", type_=column.type) for column in turns.c}
+    )
+    return insert.on_conflict_do_update(
+        index_elements=[turns.c.call_id, turns.c.seq],
+        set_={column.name: insert.excluded[column.name] for column in turns.c if not column.primary_key},
+    )
+
+
+class _Writes:
+    """The call path's statements compiled for one engine's dialect."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        upsert_turn = _upsert_turn_statement(dialect.name)
+        self.upsert_turn = DriverStatement(upsert_turn, dialect)
+        self.finalize_call = DriverStatement(_FINALIZE_CALL, dialect)
+        self.save_call = DriverStatement(_SAVE_CALL, dialect)
+        self.save_call_and_state = DriverStatement(_SAVE_CALL_AND_STATE, dialect)
+        # PostgreSQL: a turn and the call row in one statement (the turn's upsert a data-modifying WITH),
+        # atomic by itself: no BEGIN and COMMIT, each a round trip to the server costing as much CPU here
+        # as the statement. SQLite has no data-modifying WITH; there the two run in one transaction.
+        self.save_turn_call_and_state = (
+            DriverStatement(_SAVE_CALL_AND_STATE.add_cte(upsert_turn.cte("saved_turn")), dialect)
+            if dialect.name == "postgresql"
+            else None
+        )
+
 
 class SqlCallStore:
     """``redact``, when given, is applied to each turn's text and the flow state's free text
@@ -117,6 +243,7 @@ class SqlCallStore:
     def __init__(self, engine: AsyncEngine, *, redact: Redactor | None = None) -> None:
         self._engine = engine
         self._redact = redact
+        self._writes = _Writes(engine.dialect)
 
     async def create_call(self, call: CallRecord) -> None:
         values = _call_values(call) | {
@@ -172,8 +299,9 @@ class SqlCallStore:
 
     async def add_turn(self, call_id: str, turn: Turn) -> None:
         """Store a turn; a turn with the same ``seq`` replaces the stored one (a barge-in shortens it)."""
-        async with self._engine.begin() as conn:
-            await self._upsert_turn(conn, call_id, turn)
+        # One statement, atomic by itself: no transaction around it (two fewer round trips).
+        async with driver_session(self._engine, transaction=False) as session:
+            await self._upsert_turns(session, call_id, (turn,))
 
     async def save_progress(
         self, call: CallRecord, turns: Sequence[Turn], flow_state: dict[str, Any]
@@ -192,51 +320,50 @@ class SqlCallStore:
         outcome, duration and cost keep their values; ``case_id`` is only ever filled, ``case_status`` only
         written when empty (``set_case``/``set_case_status`` own it).
         """
-        values = _call_values(call) | {"updated_at": utcnow()} | extra
-        final_values = {name: values.pop(name) for name in _FINAL_COLUMNS}
-        not_finished = calls.c.ended_at.is_(None)
-        for name, value in final_values.items():
-            values[name] = case((not_finished, literal(value, calls.c[name].type)), else_=calls.c[name])
-        values["case_id"] = func.coalesce(literal(call.case_id, calls.c.case_id.type), calls.c.case_id)
-        values["case_status"] = func.coalesce(
-            calls.c.case_status, literal(call.case_status, calls.c.case_status.type)
-        )
+        params = _write_params(call, utcnow())
+        writes = self._writes
+        statement = writes.save_call
+        if "flow_state" in extra:
+            params["v_flow_state"] = extra["flow_state"]
+            statement = writes.save_call_and_state
+        combined = writes.save_turn_call_and_state if "flow_state" in extra else None
         finalized = False
-        async with self._engine.begin() as conn:
-            for turn in turns:
-                await self._upsert_turn(conn, call.call_id, turn)
-            if call.ended_at is not None:
-                transition = await conn.execute(
-                    update(calls)
-                    .where(calls.c.call_id == call.call_id, not_finished)
-                    .values(**final_values, updated_at=utcnow())
-                )
-                finalized = transition.rowcount == 1
-            result = await conn.execute(update(calls).where(calls.c.call_id == call.call_id).values(**values))
-        if result.rowcount == 0:
+        if call.ended_at is None and (not turns or (len(turns) == 1 and combined is not None)):
+            # No finalization and at most one turn (the common save): one statement, atomic by itself.
+            async with driver_session(self._engine, transaction=False) as session:
+                if turns and combined is not None:
+                    params |= _turn_params(call.call_id, turns[0], self._text(turns[0]))
+                    try:
+                        updated = await session.execute(combined, params)
+                    except IntegrityError as error:
+                        if not is_foreign_key_violation(error):
+                            raise  # e.g. the call's external id taken: not a missing call
+                        raise LookupError(f"no call {call.call_id!r} to add a turn to") from error
+                else:
+                    updated = await session.execute(statement, params)
+        else:
+            async with driver_session(self._engine, transaction=True) as session:
+                if turns:
+                    await self._upsert_turns(session, call.call_id, turns)
+                if call.ended_at is not None:
+                    finalized = await session.execute(writes.finalize_call, params) == 1
+                updated = await session.execute(statement, params)
+        if updated == 0:
             raise LookupError(f"no call {call.call_id!r} to update")
         return finalized
 
-    async def _upsert_turn(self, conn: AsyncConnection, call_id: str, turn: Turn) -> None:
-        text = self._redact(turn.text) if self._redact is not None else turn.text
-        values = {
-            "call_id": call_id,
-            "seq": turn.seq,
-            "speaker": turn.speaker.value,
-            "text": text,
-            "started_at": turn.started_at,
-            "ended_at": turn.ended_at,
-            "interrupted": turn.interrupted,
-            "latency_seconds": turn.latency_seconds,
-            "intent": turn.intent,
-        }
-        insert = dialect_insert(conn.dialect.name, turns).values(**values)
-        statement = insert.on_conflict_do_update(
-            index_elements=[turns.c.call_id, turns.c.seq],
-            set_={name: value for name, value in values.items() if name not in {"call_id", "seq"}},
-        )
+    def _text(self, turn: Turn) -> str:
+        return self._redact(turn.text) if self._redact is not None else turn.text
+
+    async def _upsert_turns(self, session: DriverSession, call_id: str, turns: Sequence[Turn]) -> None:
+        statement = self._writes.upsert_turn
         try:
-            await conn.execute(statement)
+            if len(turns) == 1:
+                await session.execute(statement, _turn_params(call_id, turns[0], self._text(turns[0])))
+            else:
+                await session.executemany(
+                    statement, [_turn_params(call_id, turn, self._text(turn)) for turn in turns]
+                )
         except IntegrityError as error:
             raise LookupError(f"no call {call_id!r} to add a turn to") from error
 
