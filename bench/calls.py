@@ -610,8 +610,12 @@ async def start_project(args: argparse.Namespace, kayako_url: str, data_dir: Pat
         "KCA_GC_TUNING": "true" if args.gc else "false",
         # --media-listener: media streams on the native listener (picows), which the TwiML points Twilio to
         "KCA_MEDIA_PORT": str(free_port()) if args.media_listener else "0",
-        "KCA_PLAYBACK_MESSAGE_MS": str(args.message_ms),
     }
+    # Unless given, the server's own defaults (docs/configuration.md).
+    if args.message_ms is not None:
+        env["KCA_PLAYBACK_MESSAGE_MS"] = str(args.message_ms)
+    if args.lead_ms is not None:
+        env["KCA_PLAYBACK_LEAD_MS"] = str(args.lead_ms)
     command = [*pinned(args), str(Path(args.server_python or sys.executable).parent / "kca"), "serve"]
     if args.workers > 1:
         command += ["--workers", str(args.workers)]
@@ -1032,7 +1036,8 @@ async def main(args: argparse.Namespace) -> None:
         "workers": args.workers,
         "gc_tuning": args.gc,
         "media_listener": args.media_listener,
-        "message_ms": args.message_ms,
+        "message_ms": args.message_ms or "default",
+        "lead_ms": args.lead_ms or "default",
         "server_python": platform_of(args.server_python or sys.executable),
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "nice": args.nice,
@@ -1065,7 +1070,7 @@ def table(summary: dict[str, Any]) -> str:
         f"end-of-turn silence {summary['end_of_turn_silence_ms']} ms, {summary['workers']} server process(es), "
         f"GC tuning {'on' if summary['gc_tuning'] else 'off'}, nice {summary['nice']}, "
         f"media on the {'native listener' if summary.get('media_listener') else 'main port'}, "
-        f"{summary.get('message_ms', 100)} ms per outbound message, "
+        f"outbound messages {summary.get('message_ms', 100)} ms, lead {summary.get('lead_ms', 60)} ms, "
         f"server on {summary.get('server_python', 'this Python')}, "
         f"load average at the end {summary['load_average']}",
         "",
@@ -1128,7 +1133,14 @@ if __name__ == "__main__":
         help="Serve media streams on the native listener (KCA_MEDIA_PORT, picows) instead of the main port.",
     )
     parser.add_argument(
-        "--message-ms", type=int, default=100, help="KCA_PLAYBACK_MESSAGE_MS: audio per outbound message."
+        "--message-ms",
+        type=int,
+        help="KCA_PLAYBACK_MESSAGE_MS: audio per outbound message (default: the server's).",
+    )
+    parser.add_argument(
+        "--lead-ms",
+        type=int,
+        help="KCA_PLAYBACK_LEAD_MS: audio kept ahead of the caller (default: the server's).",
     )
     parser.add_argument(
         "--server-python",

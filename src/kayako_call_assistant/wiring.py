@@ -259,6 +259,7 @@ async def telephony_runtime(settings: Settings, runtime: Runtime) -> AsyncIterat
             filler_after_seconds=settings.filler_after_seconds,
             filler_text=settings.filler_text,
             playback_message_seconds=settings.playback_message_ms / 1000,
+            playback_lead_seconds=settings.playback_lead_ms / 1000,
         ),
         public_url=settings.public_url,
         media_url=settings.media_url,
