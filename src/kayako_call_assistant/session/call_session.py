@@ -197,7 +197,6 @@ class CallSession:
         self._listen: asyncio.Task[None] | None = None  # transcription of the pending turn
         self._quiet = asyncio.Event()  # set whenever no caller voice is pending
         self._quiet.set()
-        self._quiet_now = True  # what ``_quiet`` was last set to
         self._paused = False  # the caller's current speech has paused the assistant
         self._filler: asyncio.Task[None] | None = None
         self._filler_played = False
@@ -310,12 +309,11 @@ class CallSession:
                 ):
                     self._pause()
             # ``_quiet`` follows ``hearing``; touched only when that changes (this runs for every frame).
-            if endpointer.hearing is self._quiet_now:
-                self._quiet_now = not endpointer.hearing
-                if self._quiet_now:
-                    self._quiet.set()
-                else:
+            if endpointer.hearing is self._quiet.is_set():
+                if endpointer.hearing:
                     self._quiet.clear()
+                else:
+                    self._quiet.set()
 
     def _on_speech_started(self) -> None:
         """The caller is talking: a turn not yet handed to the flow is extended (its transcription is
@@ -645,7 +643,6 @@ class CallSession:
                 if self._output.speaking or self._held():
                     self._interrupt(send_clear=False)  # the caller is gone: what was heard is final
                 self._quiet.set()
-                self._quiet_now = True
                 listen = self._listen
                 if listen is not None and not self._ending:
                     # The caller's last words are being transcribed: they are still handed to the flow.
