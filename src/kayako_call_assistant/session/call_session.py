@@ -295,6 +295,7 @@ class CallSession:
             self._pcm = pcm[whole:]
             frames = [pcm[i : i + PCM_FRAME_BYTES] for i in range(0, whole, PCM_FRAME_BYTES)]
         for frame in frames:
+            was_hearing = endpointer.hearing
             for endpoint in endpointer.push(frame):
                 if isinstance(endpoint, SpeechStarted):
                     self._on_speech_started()
@@ -308,8 +309,9 @@ class CallSession:
                     and turn_taking.pauses_assistant(endpointer.speech_ms, self._rules)
                 ):
                     self._pause()
-            # ``_quiet`` follows ``hearing``; touched only when that changes (this runs for every frame).
-            if endpointer.hearing is self._quiet.is_set():
+            # ``_quiet`` follows ``hearing``; touched only when that changes (this runs for every frame, and
+            # a method call on the event each time was 2 % of the server's CPU at 500 calls).
+            if endpointer.hearing is not was_hearing:
                 if endpointer.hearing:
                     self._quiet.clear()
                 else:
@@ -607,11 +609,20 @@ class CallSession:
             self._endpointer.set_end_of_turn_ms(turn_taking.end_of_turn_ms(self._rules, expects))
 
     async def _idle_watch(self) -> None:
+        """Say the idle prompt (``_Silence``) once the call has been quiet for the idle timeout.
+
+        It sleeps until the earliest moment that could be (the last activity plus the timeout) rather than
+        waking on a fixed tick: a tick of half a second per call was a thousand task wake-ups a second at
+        500 calls. When that moment finds the call not quiet (a reply playing, the caller talking, a turn in
+        hand), it looks again every ``step`` until it is.
+        """
         timeout = self._config.idle_timeout_seconds
+        step = min(0.5, timeout / 4)
         endpointer = self._endpointer
         assert endpointer is not None
         while True:
-            await asyncio.sleep(min(0.5, timeout / 4))
+            wait = self._last_activity() + timeout - self._clock()
+            await asyncio.sleep(wait if wait > 0 else step)
             quiet = not (
                 self._busy
                 or self._ending

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import binascii
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
+import msgspec
 import orjson
 
 
@@ -82,24 +83,19 @@ def parse(text: str | bytes) -> StreamEvent:
     frame that is not a well-formed Twilio message, with a short reason fit for a log line."""
     if len(text) > MAX_FRAME_CHARS:
         raise MalformedMessage(f"frame of {len(text)} characters (limit {MAX_FRAME_CHARS})")
+    media = _media_frame(text)
+    if media is not None:
+        return Media(media.payload, int(media.timestamp), str(media.track))
     try:
-        # orjson: a third of json's time on a media frame, which arrives fifty times a second per call.
         message = orjson.loads(text)
     except orjson.JSONDecodeError as error:  # also nesting deeper than orjson's limit, and bad UTF-8
         raise MalformedMessage(f"not JSON: {str(error)[:80]}") from None
     if not isinstance(message, dict):
         raise MalformedMessage("not a JSON object")
     kind = message.get("event")
-    if kind == "media":
-        media = _section(message, "media")
-        try:
-            # strict_mode: only the base64 alphabet with correct padding, as b64decode(validate=True),
-            # without its per-call regular expression.
-            payload = binascii.a2b_base64(_string(media, "payload", "media"), strict_mode=True)
-            timestamp = int(media.get("timestamp", 0))
-        except (binascii.Error, ValueError, TypeError, OverflowError):
-            raise MalformedMessage("'media' event with a bad payload or timestamp") from None
-        return Media(payload, timestamp, str(media.get("track", "inbound")))
+    if kind == "media":  # not one ``_media_frame`` takes: it says only which part is wrong
+        _section(message, "media")
+        raise MalformedMessage("'media' event with a bad payload or timestamp")
     if kind == "start":
         start = _section(message, "start")
         parameters = start.get("customParameters") or {}
@@ -133,26 +129,46 @@ def parse(text: str | bytes) -> StreamEvent:
     raise MalformedMessage(f"unknown event {str(kind)[:32]!r}")
 
 
+class _MediaSection(msgspec.Struct):
+    payload: bytes  # a JSON string, base64-decoded (standard alphabet, padding required) by msgspec
+    timestamp: Any = 0
+    track: Any = "inbound"
+
+
+class _MediaFrame(msgspec.Struct):
+    event: Literal["media"]
+    media: _MediaSection
+
+
+# msgspec decodes a media frame straight into these two objects, the payload base64-decoded on the way, and
+# skips the fields it is not asked for (sequenceNumber, chunk, streamSid) without building them: 0.7 µs a
+# frame, against 2.6 µs for orjson's full dictionaries and a separate base64 decoding (bench/frame_path.py).
+_MEDIA_DECODER = msgspec.json.Decoder(_MediaFrame)
+
+
+def _media_frame(text: str | bytes) -> _MediaSection | None:
+    """The ``media`` object of a well-formed media frame (its timestamp an integer or a numeric string, its
+    payload non-empty valid base64); None for anything else. The one judge of a media frame's audio, for
+    ``parse`` and ``media_audio`` alike."""
+    try:
+        media = _MEDIA_DECODER.decode(text).media
+        int(media.timestamp)
+    except (msgspec.DecodeError, TypeError, ValueError, OverflowError):  # ValidationError is a DecodeError
+        return None
+    return media if media.payload else None
+
+
 def media_audio(text: str | bytes) -> bytes | None:
     """The audio of a well-formed ``media`` frame; None for every other frame, well-formed or not (``parse``
     then says what it is and why it is malformed).
 
-    The fast path of the fifty frames a second per call: the checks ``parse`` makes of a media frame (size,
-    JSON, a ``media`` object, a non-empty strict base64 payload, a numeric timestamp) without building the
-    event objects.
+    The fast path of the fifty frames a second per call: the same judgement as ``parse`` (both ask
+    ``_media_frame``) without building the event.
     """
     if len(text) > MAX_FRAME_CHARS:
         return None
-    try:
-        message = orjson.loads(text)
-        if message["event"] != "media":
-            return None
-        media = message["media"]
-        payload: bytes = binascii.a2b_base64(media["payload"], strict_mode=True)
-        int(media.get("timestamp", 0))
-    except (orjson.JSONDecodeError, LookupError, TypeError, AttributeError, ValueError, OverflowError):
-        return None  # binascii.Error is a ValueError
-    return payload or None
+    media = _media_frame(text)
+    return None if media is None else media.payload
 
 
 # --- Outbound ----------------------------------------------------------------------------------------
