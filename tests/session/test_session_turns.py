@@ -258,3 +258,23 @@ async def test_an_idle_caller_is_reprompted() -> None:
     await rig.far.wait(5.5)
     await rig.end()
     assert [kind for kind, _ in rig.flow.events] == ["silent", "hung_up"]
+
+
+async def test_the_idle_prompt_comes_when_the_timeout_has_passed_since_the_last_activity() -> None:
+    # Counted from the end of the answer (the last activity), not from the greeting, and said on time: the
+    # watch sleeps to that moment rather than looking on a tick.
+    rig = start(ScriptedFlow(), ["how do I reset my password"], idle_timeout_seconds=3.0)
+    await rig.greeted()
+    await rig.far.wait(2.0)
+    await rig.far.speak(voice(0.8))
+    await rig.far.wait(9.0)
+    await rig.end()
+    assert [kind for kind, _ in rig.flow.events] == ["said", "silent", "hung_up"]
+    played = rig.far.timeline.assistant  # message by message; the prompt follows the last gap
+    answer_ended, prompt_started = next(
+        (played[i - 1][1], played[i][0])
+        for i in range(len(played) - 1, 0, -1)
+        if played[i][0] - played[i - 1][1] > 1.0
+    )
+    assert rig.tts.texts[-1] == "Are you still there?"
+    assert 3.0 <= prompt_started - answer_ended <= 3.1
