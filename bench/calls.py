@@ -619,6 +619,7 @@ async def start_project(args: argparse.Namespace, kayako_url: str, data_dir: Pat
     command = [*pinned(args), str(Path(args.server_python or sys.executable).parent / "kca"), "serve"]
     if args.workers > 1:
         command += ["--workers", str(args.workers)]
+        env["KCA_REDIS_URL"] = args.redis  # shared by the workers (used stream tokens, the rate limit)
     process = spawn(command, data_dir / "server.log", env)
     http_url = f"http://127.0.0.1:{port}"
     await wait_http(f"{http_url}/healthz", process)
@@ -1181,6 +1182,11 @@ if __name__ == "__main__":
         nargs="?",
         const="postgresql://postgres@127.0.0.1:5432/test",
         help="A fresh PostgreSQL database per run, made through this admin URL (needed by --workers > 1).",
+    )
+    parser.add_argument(
+        "--redis",
+        default="redis://127.0.0.1:6379/0",
+        help="The Redis the workers share (with --workers > 1).",
     )
     parser.add_argument("--json", action="store_true")
     parser.add_argument(

@@ -141,7 +141,7 @@ class Settings(BaseSettings):
     stream_secret: SecretStr = Field(
         SecretStr(""),
         description="Key of the per-call media-stream tokens (HMAC-SHA256, 16+ bytes); empty: a random key per "
-        "process (every worker serving `/twilio/media` must share one when there are several).",
+        "run (`kca serve --workers N` makes one for all its workers; replicas on several hosts must share one).",
     )
     stream_token_ttl_seconds: float = Field(
         120.0, gt=0, description="How long a media-stream token issued by the voice webhook stays valid."

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import secrets
 import signal
 import socket
 import sys
@@ -47,6 +48,23 @@ def check_shareable(settings: Settings) -> None:
             "--workers > 1 needs KCA_KAYAKO_BASE_URL: the embedded Kayako mock would be one per process "
             "(run `kca kayako-mock` once and point every worker at it)"
         )
+    if not settings.redis_url:
+        raise WorkersRefused(
+            "--workers > 1 needs KCA_REDIS_URL: each process would otherwise keep its own record of used "
+            "media-stream tokens and its own Kayako rate limit (each would spend the account's whole limit)"
+        )
+
+
+def worker_overrides(settings: Settings, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The settings every worker starts with: the command line's, each worker's development Twilio fake on a
+    port of its own, and one media-stream token key for all of them. A token is issued by whichever worker
+    answers the voice webhook and checked by whichever accepts the media stream; with ``KCA_STREAM_SECRET``
+    unset each process would make up its own key and refuse the other's tokens (half of all calls, measured
+    with two workers), so the parent makes one for this run."""
+    shared: dict[str, Any] = {**overrides, "twilio_fake_port": 0}
+    if not settings.stream_secret.get_secret_value():
+        shared["stream_secret"] = secrets.token_urlsafe(32)
+    return shared
 
 
 def reuseport_socket(host: str, port: int) -> socket.socket:
@@ -85,8 +103,7 @@ def run_workers(settings: Settings, workers: int, overrides: dict[str, Any]) -> 
 
     check_shareable(settings)
     asyncio.run(upgrade(database_url(settings)))  # once, before the workers race to do it
-    # Each worker's development Twilio fake (if any) on a port of its own.
-    overrides = {**overrides, "twilio_fake_port": 0}
+    overrides = worker_overrides(settings, overrides)
     context = multiprocessing.get_context("spawn")
     processes: list[BaseProcess] = [
         context.Process(target=_worker, args=(overrides,), name=f"kca-worker-{i}") for i in range(workers)
