@@ -92,6 +92,9 @@ AUDIO = base64.b64encode(b"\x7f" * 160).decode()
         "not json",
         '{"event":"media","media":{"payload":"AAAA"}',
         f'{{"event":"media","media":{{"payload":"{"A" * 70000}"}}}}',
+        # nesting in a field the fast path skips: as deep as orjson allows, and deeper
+        f'{{"event":"media","x":{"[" * 1000}{"]" * 1000},"media":{{"payload":"{AUDIO}"}}}}',
+        f'{{"event":"media","x":{"[" * 20000}{"]" * 20000},"media":{{"payload":"{AUDIO}"}}}}',
     ],
 )
 def test_the_media_fast_path_takes_exactly_the_frames_parse_reads_as_audio(frame: str) -> None:

@@ -153,7 +153,9 @@ def _media_frame(text: str | bytes) -> _MediaSection | None:
     try:
         media = _MEDIA_DECODER.decode(text).media
         int(media.timestamp)
-    except (msgspec.DecodeError, TypeError, ValueError, OverflowError):  # ValidationError is a DecodeError
+    # ValidationError is a DecodeError; msgspec refuses nesting deeper than the interpreter's recursion limit
+    # with RecursionError (``parse`` then reads the frame with orjson and says what is wrong).
+    except (msgspec.DecodeError, RecursionError, TypeError, ValueError, OverflowError):
         return None
     return media if media.payload else None
 
